@@ -1,0 +1,89 @@
+"""buildah: ``buildah build --layers --cache-from/--cache-to``, then ``buildah push`` per image.
+
+Flags: containers/buildah pkg/cli/common.go (build) and docs/buildah-push.1.md (push).
+``--cache-from``/``--cache-to`` take a repository without a tag and only work with ``--layers``.
+"""
+
+from __future__ import annotations
+
+from cachebuild.builders.program import Arg, Command, Derive, Each, Join, Lit, Program, When
+from cachebuild.spec import BuildSpec
+
+IMAGE = "quay.io/buildah/stable:v1.43.2@sha256:836f1db7d8a21dc26d63f6c4ef930cde3f2a69f3e9f4cae9cc6751ec7b7a40dc"
+AUTH_FILE = "/cachebuild/docker/config.json"
+
+LAYOUT = {
+    "storage_driver": "vfs",
+    "isolation": "chroot",
+    "retries": "3",
+    "digest_file": "/tmp/cachebuild/image-digest",
+    "auth_file": AUTH_FILE,
+    "tls_verify": "true",
+}
+
+_COMMON = (
+    Arg("--authfile={auth_file}", optional=True),
+    When("tls_verify", is_true=True, then=(), otherwise=(Lit("--tls-verify=false"),)),
+)
+
+PROGRAM = Program(
+    name="buildah-build",
+    derive=(
+        Derive("git_url", "context", "git_url"),
+        Derive("context_path", "context", "context_path"),
+    ),
+    required=("images", "workspace", "digest_file", "storage_driver", "isolation", "retries"),
+    paths=("context_path", "dockerfile"),
+    outputs=("digest_file",),
+    commands=(
+        Command(
+            (
+                Arg("buildah", "--storage-driver={storage_driver}", "build"),
+                Lit("--layers"),
+                Arg("--isolation={isolation}"),
+                When(
+                    "cache",
+                    is_true=True,
+                    then=(
+                        Arg("--cache-from={cache_repo}"),
+                        Arg("--cache-to={cache_repo}"),
+                        Arg("--cache-ttl={cache_ttl}", optional=True),
+                    ),
+                ),
+                When(
+                    "git_url",
+                    then=(Arg("--file={dockerfile}"),),
+                    otherwise=(Arg("--file={workspace}/{context}/{dockerfile}"),),
+                ),
+                Each("images", "--tag={item}"),
+                Each("build_args", "--build-arg={item}"),
+                Arg("--target={target}", optional=True),
+                Join("platforms", "--platform={joined}"),
+                Each("labels", "--label={item}"),
+                Arg("--retry={retries}"),
+                *_COMMON,
+                Each("extra_args", "{item}"),
+                # buildah stops reading flags at the context: it comes last.
+                When("git_url", then=(Arg("{context}"),), otherwise=(Arg("{workspace}/{context}"),)),
+            )
+        ),
+        Command(
+            (
+                Arg("buildah", "--storage-driver={storage_driver}", "push"),
+                Arg("--digestfile={digest_file}"),
+                Arg("--retry={retries}"),
+                *_COMMON,
+                Arg("{images}", "docker://{images}"),
+            ),
+            repeat="images",
+        ),
+    ),
+)
+
+
+def build_argv(spec: BuildSpec, **layout: str) -> list[list[str]]:
+    """``[build argv, push argv per image]`` for ``spec``; ``layout`` overrides :data:`LAYOUT`."""
+    from cachebuild.builders import argv
+
+    spec.check_engine("buildah")
+    return argv(PROGRAM, spec, {**LAYOUT, **layout})

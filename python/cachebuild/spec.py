@@ -1,0 +1,310 @@
+"""The build spec: everything a user says about one image build, validated once, here.
+
+Every front end (Python, ``cachebuild`` flags, ``--specs`` YAML) builds a :class:`BuildSpec`;
+the builders, the Argo and Tekton wrappers and the local engine only ever see a valid one.
+Invalid input raises :class:`~cachebuild.errors.SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal, get_args
+
+from cachebuild.errors import SpecError
+from cachebuild.refs import ImageRef, parse_image_ref, parse_repository
+
+Engine = Literal["buildkit", "kaniko", "buildah"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+CacheMode = Literal["min", "max"]
+
+DEFAULT_CACHE_TAG = "buildcache"
+
+_BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+_STAGE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?")
+_GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
+_GIT_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/%+-]+")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class GitContext:
+    """A remote git build context: ``https://host/repo.git#ref:subdir`` (Docker's syntax)."""
+
+    url: str
+    ref: str = ""
+    subdir: str = ""
+
+    def __str__(self) -> str:
+        fragment = self.ref + (f":{self.subdir}" if self.subdir else "")
+        return f"{self.url}#{fragment}" if fragment else self.url
+
+
+def _check_text(name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise SpecError(name, value, "must be a string")
+    if not allow_empty and value == "":
+        raise SpecError(name, value, "must not be empty")
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise SpecError(name, value, "must not contain a newline or NUL character")
+    return value
+
+
+def _check_relative_path(name: str, value: object) -> str:
+    text = _check_text(name, value)
+    if text.startswith("/"):
+        raise SpecError(name, text, "must be a relative path inside the workspace, not an absolute path")
+    if ".." in text.split("/"):
+        raise SpecError(name, text, "must not contain '..': it would leave the workspace")
+    return text
+
+
+def _check_dns_name(name: str, value: object) -> str:
+    text = _check_text(name, value)
+    if len(text) > 253 or not _DNS_SUBDOMAIN.fullmatch(text):
+        raise SpecError(name, text, "must be a Kubernetes object name (lower-case a-z, 0-9, '-' and '.', at most 253)")
+    return text
+
+
+def parse_git_context(name: str, text: str) -> GitContext | None:
+    """``https://host/repo.git#ref:subdir`` → :class:`GitContext`; a plain path → ``None``."""
+    if "://" not in text:
+        return None
+    url, _, fragment = text.partition("#")
+    if not _GIT_URL.fullmatch(url):
+        raise SpecError(name, text, "a git context must be an http(s) URL such as https://host/org/repo.git#ref:subdir")
+    ref, _, subdir = fragment.partition(":")
+    if ref and (not _GIT_REF.fullmatch(ref) or ".." in ref or ref.endswith((".", "/", ".lock"))):
+        raise SpecError(name, text, f"{ref!r} is not a valid git ref")
+    if subdir:
+        _check_relative_path(name, subdir)
+    return GitContext(url=url, ref=ref, subdir=subdir)
+
+
+def _as_tuple(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
+        raise SpecError(name, value, "must be a list of strings")
+    return tuple(value)
+
+
+def _as_pairs(name: str, value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, Iterable) and not isinstance(value, str):
+        items = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str) and "=" in entry:
+                k, _, v = entry.partition("=")
+                items.append((k, v))
+            elif isinstance(entry, tuple) and len(entry) == 2:
+                items.append(entry)
+            else:
+                raise SpecError(f"{name}[{i}]", entry, "must be KEY=VALUE")
+    else:
+        raise SpecError(name, value, "must be a mapping of KEY to VALUE")
+    return tuple((k, v) for k, v in items)
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """One image build.
+
+    Args:
+        images: destination references; the first is the image's URL in results.
+        context: a path inside the workspace (default ``.``), or a git URL
+            ``https://host/repo.git#ref:subdir``.
+        dockerfile: the Dockerfile, relative to the context.
+        cache: import and export the remote layer cache.
+        cache_repo: repository for cache layers, without a tag; default ``<first image repository>/cache``.
+        cache_tag: BuildKit only: the tag of the cache manifest in ``cache_repo``.
+        cache_mode: BuildKit only: ``max`` also caches intermediate stages of multi-stage builds.
+        cache_ttl: kaniko and buildah: cached layers older than this Go duration are ignored.
+        build_args: ``ARG`` values, in order.
+        target: the Dockerfile stage to build.
+        platforms: ``os/arch[/variant]`` (BuildKit and buildah).
+        labels: image labels.
+        docker_config_secret: the Kubernetes Secret with registry credentials
+            (``kubernetes.io/dockerconfigjson`` or a generic Secret with ``config.json``).
+        workspace_pvc: the PersistentVolumeClaim that holds the build context.
+        kaniko_cache_pvc: kaniko: the PVC the warmer fills with base images.
+        warm_images: kaniko: base images the warmer puts in the cache volume before the build.
+        builder_image: replaces the builder's pinned image.
+        extra_args: more builder arguments, each one argv element, added last.
+    """
+
+    images: tuple[str, ...]
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    cache: bool = True
+    cache_repo: str | None = None
+    cache_tag: str = DEFAULT_CACHE_TAG
+    cache_mode: CacheMode = "max"
+    cache_ttl: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    platforms: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    docker_config_secret: str | None = None
+    workspace_pvc: str | None = None
+    kaniko_cache_pvc: str | None = None
+    warm_images: tuple[str, ...] = ()
+    builder_image: str | None = None
+    extra_args: tuple[str, ...] = ()
+    # Parsed forms, filled by validation.
+    image_refs: tuple[ImageRef, ...] = field(init=False, repr=False, compare=False)
+    git: GitContext | None = field(init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        images: str | Iterable[str],
+        context: str = ".",
+        dockerfile: str = "Dockerfile",
+        cache: bool = True,
+        cache_repo: str | None = None,
+        cache_tag: str = DEFAULT_CACHE_TAG,
+        cache_mode: CacheMode = "max",
+        cache_ttl: str | None = None,
+        build_args: Mapping[str, str] | Iterable[str] | Iterable[tuple[str, str]] = (),
+        target: str | None = None,
+        platforms: str | Iterable[str] = (),
+        labels: Mapping[str, str] | Iterable[str] | Iterable[tuple[str, str]] = (),
+        docker_config_secret: str | None = None,
+        workspace_pvc: str | None = None,
+        kaniko_cache_pvc: str | None = None,
+        warm_images: str | Iterable[str] = (),
+        builder_image: str | None = None,
+        extra_args: Iterable[str] = (),
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "images", _as_tuple("images", images))
+        set_(self, "context", context)
+        set_(self, "dockerfile", dockerfile)
+        set_(self, "cache", cache)
+        set_(self, "cache_repo", cache_repo)
+        set_(self, "cache_tag", cache_tag)
+        set_(self, "cache_mode", cache_mode)
+        set_(self, "cache_ttl", cache_ttl)
+        set_(self, "build_args", _as_pairs("build_args", build_args))
+        set_(self, "target", target)
+        set_(self, "platforms", _as_tuple("platforms", platforms))
+        set_(self, "labels", _as_pairs("labels", labels))
+        set_(self, "docker_config_secret", docker_config_secret)
+        set_(self, "workspace_pvc", workspace_pvc)
+        set_(self, "kaniko_cache_pvc", kaniko_cache_pvc)
+        set_(self, "warm_images", _as_tuple("warm_images", warm_images))
+        set_(self, "builder_image", builder_image)
+        if isinstance(extra_args, str):
+            raise SpecError("extra_args", extra_args, "must be a list of arguments, one argv element each")
+        set_(self, "extra_args", tuple(extra_args))
+        self._validate()
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate(self) -> None:
+        set_ = object.__setattr__
+        if not self.images:
+            raise SpecError("images", list(self.images), "at least one destination image is required")
+        refs = []
+        for i, image in enumerate(self.images):
+            ref = parse_image_ref(f"images[{i}]", _check_text(f"images[{i}]", image))
+            if ref.digest is not None:
+                raise SpecError(f"images[{i}]", image, "a destination cannot be pinned by digest; give a tag")
+            refs.append(ref)
+        set_(self, "image_refs", tuple(refs))
+
+        context = _check_text("context", self.context)
+        git = parse_git_context("context", context)
+        if git is None:
+            _check_relative_path("context", context)
+        set_(self, "git", git)
+        _check_relative_path("dockerfile", self.dockerfile)
+
+        if not isinstance(self.cache, bool):
+            raise SpecError("cache", self.cache, "must be true or false")
+        if self.cache_repo is not None:
+            parse_repository("cache_repo", _check_text("cache_repo", self.cache_repo))
+        if not isinstance(self.cache_tag, str) or not _TAG.fullmatch(self.cache_tag):
+            raise SpecError("cache_tag", self.cache_tag, "a tag is 1 to 128 of [A-Za-z0-9_.-] and must not start with '.' or '-'")
+        if self.cache_mode not in ("min", "max"):
+            raise SpecError("cache_mode", self.cache_mode, "must be 'min' or 'max'")
+        if self.cache_ttl is not None and not _GO_DURATION.fullmatch(_check_text("cache_ttl", self.cache_ttl)):
+            raise SpecError("cache_ttl", self.cache_ttl, "must be a Go duration such as 168h or 30m")
+
+        seen: set[str] = set()
+        for key, value in self.build_args:
+            where = f"build_args[{key!r}]"
+            if not isinstance(key, str) or not _BUILD_ARG_NAME.fullmatch(key):
+                raise SpecError(where, key, "a build-arg name must be a letter or '_' followed by letters, digits or '_'")
+            if key in seen:
+                raise SpecError(where, key, "is given twice")
+            seen.add(key)
+            _check_text(where, value, allow_empty=True)
+        for key, value in self.labels:
+            where = f"labels[{key!r}]"
+            if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
+                raise SpecError(where, key, "a label key must be letters, digits, '.', '_', '/' or '-'")
+            _check_text(where, value, allow_empty=True)
+
+        if self.target is not None and not _STAGE.fullmatch(_check_text("target", self.target)):
+            raise SpecError("target", self.target, "a stage name starts with a letter, then letters, digits, '_', '.' or '-'")
+        for i, platform in enumerate(self.platforms):
+            if not isinstance(platform, str) or not _PLATFORM.fullmatch(platform):
+                raise SpecError(f"platforms[{i}]", platform, "must be os/arch[/variant], e.g. linux/arm64")
+
+        for name in ("docker_config_secret", "workspace_pvc", "kaniko_cache_pvc"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_dns_name(name, value)
+        for i, image in enumerate(self.warm_images):
+            parse_image_ref(f"warm_images[{i}]", _check_text(f"warm_images[{i}]", image))
+        if self.builder_image is not None:
+            ref = parse_image_ref("builder_image", _check_text("builder_image", self.builder_image))
+            if ref.domain is None:
+                raise SpecError("builder_image", self.builder_image, "must be fully qualified with its registry host")
+        for i, arg in enumerate(self.extra_args):
+            _check_text(f"extra_args[{i}]", arg)
+
+    # -- derived values ---------------------------------------------------------------------
+    @property
+    def image(self) -> str:
+        """The first destination: the image's URL in results."""
+        return self.images[0]
+
+    @property
+    def effective_cache_repo(self) -> str:
+        """``cache_repo``, or kaniko's own default ``<first image repository>/cache``."""
+        return self.cache_repo or f"{self.image_refs[0].repository}/cache"
+
+    @property
+    def context_path(self) -> str:
+        """The context directory: inside the workspace, or inside the git repository."""
+        return self.git.subdir if self.git else self.context
+
+    def check_engine(self, engine: str) -> None:
+        """Input that only some builders accept."""
+        if engine not in ENGINES:
+            raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
+        if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
+            raise SpecError("platforms", list(self.platforms), "kaniko builds one platform per run")
+        if engine != "kaniko" and self.warm_images:
+            raise SpecError("warm_images", list(self.warm_images), "only the kaniko engine has a warmer")
+
+    def to_dict(self) -> dict[str, object]:
+        """The spec as plain data (the ``--specs`` YAML shape, with Python field names)."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            if not f.init:
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("build_args", "labels"):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
