@@ -173,9 +173,11 @@ def workflow(
 
     A spec without ``workspace_pvc`` (``kaniko_cache_pvc``) uses a PVC the Workflow creates from a
     volumeClaimTemplate (``workspace``, ``kaniko-cache``); with kaniko, a spec that names
-    ``warm_images`` gets a ``kaniko-warm`` task before its build.
+    ``warm_images`` gets a ``kaniko-warm`` task before its build. Given a sequence, an invalid spec's
+    error is named ``specs[i].<field>``.
     """
-    items = [specs] if isinstance(specs, BuildSpec) else list(specs)
+    many = not isinstance(specs, BuildSpec)
+    items = list(specs) if not isinstance(specs, BuildSpec) else [specs]
     if not items:
         raise SpecError("specs", [], "at least one build spec is required")
     if engine not in BUILD_TEMPLATES:
@@ -208,5 +210,5 @@ def workflow(
                     if warm is not None:
                         warm >> task  # type: ignore[operator]
                 except SpecError as err:
-                    raise err.renamed(f"specs[{i}].{err.field}") if len(items) > 1 else err from None
+                    raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
     return w

@@ -356,7 +356,8 @@ def container(t: BuildTemplate) -> Container:
 
 def template_dict(t: BuildTemplate) -> dict[str, Any]:
     """The template as an Argo ``Template`` mapping (what ``spec.templates[]`` holds)."""
-    return container(t)._build_template().to_dict()  # type: ignore[no-any-return]
+    spec: dict[str, Any] = workflow_template(t).to_dict()["spec"]
+    return spec["templates"][0]  # type: ignore[no-any-return]
 
 
 def annotations(t: BuildTemplate) -> dict[str, str]:
