@@ -1,0 +1,113 @@
+"""argo.buildkit_build & co. inside Hera DAG and Steps contexts, and argo.workflow for one or many specs."""
+
+import pytest
+from hera.workflows import DAG, Steps, Task, Workflow
+from hera.workflows import Step as HeraStep
+
+from cachebuild import BuildSpec, SpecError, argo
+from cachebuild.argo.templates import TEMPLATES
+from support.argo import task_calls
+from support.schemas import validate
+
+IMG = "registry.example.com/team/app:1.0"
+FUNCS = {"buildkit": argo.buildkit_build, "kaniko": argo.kaniko_build, "buildah": argo.buildah_build}
+
+
+@pytest.mark.parametrize("engine", FUNCS)
+@pytest.mark.parametrize("inline", [False, True])
+def test_dag_with_warm_then_build_by_ref_and_inline(engine, inline):
+    spec = BuildSpec(IMG, workspace_pvc="src", kaniko_cache_pvc="cache" if engine == "kaniko" else None)
+    with Workflow(generate_name="mine-", entrypoint="main") as w, DAG(name="main"):
+        build = FUNCS[engine](spec, inline=inline)
+        if engine == "kaniko":
+            warm = argo.kaniko_warm(BuildSpec(IMG, warm_images=["docker.io/library/alpine:3.20"], workspace_pvc="src",
+                                              kaniko_cache_pvc="cache"), inline=inline)  # fmt: skip
+            warm >> build
+    assert isinstance(build, Task)
+    manifest = w.to_dict()
+    validate(manifest)
+    calls = task_calls(manifest)
+    assert calls[0]["name"] == f"{engine}-build"
+    if engine == "kaniko":
+        assert calls[0]["depends"] == "kaniko-warm" and calls[1]["name"] == "kaniko-warm"
+    names = sorted(t["name"] for t in manifest["spec"]["templates"])
+    if inline:
+        assert all("templateRef" not in c for c in calls)
+        assert names == sorted(["main", *{c["template"] for c in calls}])
+    else:
+        assert names == ["main"]
+        assert calls[0]["templateRef"] == {"name": f"{engine}-build-v1", "template": f"{engine}-build-v1"}
+
+
+def test_steps_context_gives_steps_and_cluster_scope_refs():
+    with Workflow(generate_name="mine-", entrypoint="main") as w, Steps(name="main"):
+        first = argo.buildah_build(images=[IMG], context="a", workspace_pvc="src", name="a", cluster_scope=True)
+        second = argo.buildkit_build(images=[IMG], context="b", workspace_pvc="src", name="b", cluster_scope=True)
+    assert isinstance(first, HeraStep) and isinstance(second, HeraStep)
+    manifest = w.to_dict()
+    validate(manifest)
+    steps = manifest["spec"]["templates"][0]["steps"]
+    assert [[s["name"] for s in group] for group in steps] == [["a"], ["b"]]
+    assert steps[0][0]["templateRef"] == {"name": "buildah-build-v1", "template": "buildah-build-v1", "clusterScope": True}
+    assert {"name": "context", "value": "b"} in steps[1][0]["arguments"]["parameters"]
+
+
+def test_keyword_fields_and_spec_are_exclusive_and_validated():
+    with pytest.raises(TypeError, match="not both"):
+        argo.buildkit_build(BuildSpec(IMG), images=[IMG])
+    with pytest.raises(SpecError, match=r"^platforms: kaniko builds one platform per run"):
+        argo.kaniko_build(images=[IMG], platforms=["linux/amd64", "linux/arm64"])
+    with pytest.raises(SpecError, match=r"^warm_images: only the kaniko engine has a warmer"):
+        argo.buildah_build(images=[IMG], warm_images=["docker.io/library/a:1"])
+    with pytest.raises(SpecError, match=r"^warm_images: a git context has no Dockerfile"):
+        argo.kaniko_warm(images=[IMG], context="https://github.com/o/r.git#main")
+
+
+def test_arguments_are_only_what_differs_from_the_template_defaults():
+    task = argo.buildkit_build(images=[IMG, "registry.example.com/team/app:latest"], build_args={"A": "1", "B": "x y"})
+    assert task.arguments == {
+        "image": f"{IMG}\nregistry.example.com/team/app:latest",
+        "cache-repo": "registry.example.com/team/app/cache",
+        "build-args": "A=1\nB=x y",
+        "workspace-pvc": "{{workflow.name}}-workspace",
+    }
+
+
+@pytest.mark.parametrize("engine", FUNCS)
+@pytest.mark.parametrize("inline", [False, True])
+@pytest.mark.parametrize("count", [1, 3])
+def test_workflow_helper_validates_and_shares_one_template(engine, inline, count):
+    specs = [BuildSpec(f"registry.example.com/team/app{i}:1.0", warm_images=["docker.io/library/alpine:3.20"] if engine == "kaniko" else ())
+             for i in range(count)]  # fmt: skip
+    manifest = argo.workflow(specs, engine, inline=inline, namespace="ci", service_account="builder").to_dict()
+    validate(manifest)
+    assert manifest["metadata"]["namespace"] == "ci" and manifest["spec"]["serviceAccountName"] == "builder"
+    calls = task_calls(manifest)
+    per_spec = 2 if engine == "kaniko" else 1
+    assert len(calls) == per_spec * count
+    templates = manifest["spec"]["templates"]
+    assert len(templates) == 1 + (per_spec if inline else 0)
+    claims = [c["metadata"]["name"] for c in manifest["spec"]["volumeClaimTemplates"]]
+    assert claims == (["workspace", "kaniko-cache"] if engine == "kaniko" else ["workspace"])
+
+
+def test_existing_pvcs_mean_no_claim_templates():
+    manifest = argo.workflow(BuildSpec(IMG, workspace_pvc="src", kaniko_cache_pvc="kc"), "kaniko").to_dict()
+    assert "volumeClaimTemplates" not in manifest["spec"]
+    (call,) = task_calls(manifest)
+    params = {p["name"]: p["value"] for p in call["arguments"]["parameters"]}
+    assert (params["workspace-pvc"], params["cache-pvc"]) == ("src", "kc")
+
+
+def test_workflow_errors_name_the_spec_and_field():
+    specs = [BuildSpec(IMG), BuildSpec(IMG, platforms=["linux/amd64", "linux/arm64"])]
+    with pytest.raises(SpecError, match=r"^specs\[1\]\.platforms: kaniko builds one platform per run"):
+        argo.workflow(specs, "kaniko")
+    with pytest.raises(SpecError, match=r"^workspace_size: must be a Kubernetes quantity"):
+        argo.workflow(BuildSpec(IMG), "buildkit", workspace_size="lots")
+    with pytest.raises(SpecError, match=r"^engine: must be one of"):
+        argo.workflow(BuildSpec(IMG), "docker")  # type: ignore[arg-type]
+
+
+def test_every_template_is_exported_and_named_by_major_version():
+    assert [t.name for t in TEMPLATES] == ["buildkit-build-v1", "kaniko-warm-v1", "kaniko-build-v1", "buildah-build-v1"]
