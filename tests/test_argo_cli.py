@@ -61,24 +61,33 @@ def test_flags_print_a_valid_workflow(engine, mode):
         "docker-config-secret": "creds",
     }
     assert ("templateRef" in build) == (mode == "--ref")
-    assert m["metadata"] == {"generateName": "cachebuild-", "namespace": "ci", "labels": {"app.kubernetes.io/managed-by": "cachebuild"}}
+    assert m["metadata"] == {
+        "generateName": "cachebuild-",
+        "namespace": "ci",
+        "labels": {"app.kubernetes.io/managed-by": "cachebuild"},
+    }
 
 
 def test_specs_file_builds_many_images_in_one_workflow_with_flag_defaults(tmp_path):
     specs = tmp_path / "specs.yaml"
-    specs.write_text(textwrap.dedent("""\
+    specs.write_text(
+        textwrap.dedent("""\
         - image: registry.example.com/team/api:1.0
           context: api
           build-args: {GO_VERSION: "1.23"}
         - image: [registry.example.com/team/web:1.0, registry.example.com/team/web:latest]
           context: web
           platforms: [linux/arm64]
-        """))
-    m = manifest("--specs", str(specs), "--cache-repo", "registry.example.com/cache/all", "--cluster-scope", "--workspace-pvc", "src")
+        """)
+    )
+    m = manifest(
+        "--specs", str(specs), "--cache-repo", "registry.example.com/cache/all", "--cluster-scope", "--workspace-pvc", "src"
+    )
     validate(m)
     calls = task_calls(m)
     assert [c["name"] for c in calls] == ["build-0", "build-1"]
-    assert params(calls[0]) == {"image": "registry.example.com/team/api:1.0", "context": "api", "cache-repo": "registry.example.com/cache/all",
+    assert params(calls[0]) == {"image": "registry.example.com/team/api:1.0", "context": "api",
+                                "cache-repo": "registry.example.com/cache/all",
                                 "build-args": "GO_VERSION=1.23", "workspace-pvc": "src"}  # fmt: skip
     assert params(calls[1])["platforms"] == "linux/arm64"
     assert all(c["templateRef"]["clusterScope"] is True for c in calls)
@@ -108,8 +117,10 @@ def test_many_images_cost_only_their_arguments(tmp_path):
          "--warm-image: only the kaniko engine has a warmer"),
         (["--engine", "kaniko", "--image", IMG, "--context", "https://github.com/o/r.git#main", "--warm-image", "x y"],
          "--warm-image[0]:"),
-        (["--image", IMG, "--workspace-size", "big"], "--workspace-size: must be a Kubernetes quantity such as 1Gi or 500Mi (got 'big')"),
-        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB"], "--kaniko-cache-size: must be a Kubernetes quantity"),
+        (["--image", IMG, "--workspace-size", "big"],
+         "--workspace-size: must be a Kubernetes quantity such as 1Gi or 500Mi (got 'big')"),
+        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB"],
+         "--kaniko-cache-size: must be a Kubernetes quantity"),
     ],
 )  # fmt: skip
 def test_invalid_flags_name_the_flag(argv, message):
@@ -120,7 +131,9 @@ def test_invalid_flags_name_the_flag(argv, message):
 
 def test_invalid_specs_item_names_the_item_and_key(tmp_path):
     specs = tmp_path / "specs.yaml"
-    specs.write_text("- image: registry.example.com/a:1\n- image: registry.example.com/b:1\n  platforms: [linux/amd64, linux/arm64]\n")
+    specs.write_text(
+        "- image: registry.example.com/a:1\n- image: registry.example.com/b:1\n  platforms: [linux/amd64, linux/arm64]\n"
+    )
     with pytest.raises(SpecError) as err:
         manifest("--engine", "kaniko", "--specs", str(specs))
     assert str(err.value) == "specs[1].platforms: kaniko builds one platform per run (got ['linux/amd64', 'linux/arm64'])"

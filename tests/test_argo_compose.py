@@ -77,7 +77,8 @@ def test_arguments_are_only_what_differs_from_the_template_defaults():
 @pytest.mark.parametrize("inline", [False, True])
 @pytest.mark.parametrize("count", [1, 3])
 def test_workflow_helper_validates_and_shares_one_template(engine, inline, count):
-    specs = [BuildSpec(f"registry.example.com/team/app{i}:1.0", warm_images=["docker.io/library/alpine:3.20"] if engine == "kaniko" else ())
+    warm = ["docker.io/library/alpine:3.20"] if engine == "kaniko" else ()
+    specs = [BuildSpec(f"registry.example.com/team/app{i}:1.0", warm_images=warm)
              for i in range(count)]  # fmt: skip
     manifest = argo.workflow(specs, engine, inline=inline, namespace="ci", service_account="builder").to_dict()
     validate(manifest)

@@ -12,9 +12,7 @@ from support.schemas import errors
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = catalog.manifests()
-TEMPLATE_DICTS = [
-    pytest.param(t, templates.template_dict(t), id=t.task) for t in TEMPLATES
-]
+TEMPLATE_DICTS = [pytest.param(t, templates.template_dict(t), id=t.task) for t in TEMPLATES]
 
 
 @pytest.mark.parametrize("path", sorted(MANIFESTS))
@@ -54,7 +52,7 @@ def test_every_volume_mount_resolves_to_a_volume_the_template_declares(t, templa
 @pytest.mark.parametrize(("t", "template"), TEMPLATE_DICTS)
 def test_container_runs_the_builder_program_launcher_with_placeholder_env(t, template):
     c = template["container"]
-    assert c["command"] == [t.shell, "-c", compile_sh(t.program), "cachebuild"]
+    assert c["command"] == [t.interpreter, "-c", compile_sh(t.program), "cachebuild"]
     assert "args" not in c
     env = {e["name"]: e["value"] for e in c["env"]}
     cb_env = {k: v for k, v in env.items() if k.startswith("CB_")}

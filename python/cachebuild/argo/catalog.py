@@ -26,7 +26,7 @@ def template_path(t: BuildTemplate, *, cluster_scope: bool = False) -> str:
 
 def _examples() -> dict[str, dict[str, Any]]:
     """Example Workflows (each is also a test: it must validate and build what it says)."""
-    app = BuildSpec(_IMAGE, context="app", workspace_pvc="source", docker_config_secret="registry-credentials")
+    app = BuildSpec(_IMAGE, context="app", workspace_pvc="source", docker_config_secret="registry-credentials")  # noqa: S106 (a Secret name)
     return {
         "buildkit-build.yaml": workflow(app, "buildkit").to_dict(),
         "kaniko-warm-and-build-cluster.yaml": workflow(
@@ -35,7 +35,7 @@ def _examples() -> dict[str, dict[str, Any]]:
                 context="https://github.com/example/app.git#main:app",
                 warm_images=["docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"],
                 kaniko_cache_pvc="kaniko-cache",
-                docker_config_secret="registry-credentials",
+                docker_config_secret="registry-credentials",  # noqa: S106 (a Secret name)
             ),
             "kaniko",
             cluster_scope=True,
@@ -69,7 +69,9 @@ def files() -> dict[str, str]:
 
     out = {path: dump_yaml(manifest) for path, manifest in manifests().items()}
     resources = [
-        template_path(t, cluster_scope=cluster_scope).removeprefix(f"{FOLDER}/") for t in TEMPLATES for cluster_scope in (False, True)
+        template_path(t, cluster_scope=cluster_scope).removeprefix(f"{FOLDER}/")
+        for t in TEMPLATES
+        for cluster_scope in (False, True)
     ]
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
     out[f"{FOLDER}/kustomization.yaml"] = dump_yaml(kustomization)
@@ -80,7 +82,7 @@ def entries() -> list[dict[str, Any]]:
     """One catalog entry per (Cluster)WorkflowTemplate."""
     out = []
     for t in TEMPLATES:
-        volumes = [{"name": "workspace-pvc", "mountPath": WORKSPACE}]
+        volumes: list[dict[str, Any]] = [{"name": "workspace-pvc", "mountPath": WORKSPACE}]
         if t.uses_cache_pvc:
             volumes.append({"name": "cache-pvc", "mountPath": kaniko.CACHE_DIR})
         volumes.append({"name": "docker-config-secret", "mountPath": t.docker_config_dir, "readOnly": True})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cachebuild.errors import SpecError
 from cachebuild.spec import BuildSpec
 
 # compose.py imports hera; these defaults are repeated here so `--help` stays fast (a test checks they agree).
@@ -24,17 +25,22 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--generate-name", default=DEFAULT_GENERATE_NAME, metavar="PREFIX", help="metadata.generateName")
     group.add_argument("--service-account", metavar="NAME", help="spec.serviceAccountName of the Workflow")
     group.add_argument(
-        "--workspace-size", default=DEFAULT_WORKSPACE_SIZE, metavar="QTY", help="size of the workspace volume claim (no --workspace-pvc)"
+        "--workspace-size",
+        default=DEFAULT_WORKSPACE_SIZE,
+        metavar="QTY",
+        help="size of the workspace volume claim (no --workspace-pvc)",
     )
     group.add_argument(
-        "--kaniko-cache-size", default=DEFAULT_KANIKO_CACHE_SIZE, metavar="QTY", help="size of the kaniko cache claim (no --kaniko-cache-pvc)"
+        "--kaniko-cache-size",
+        default=DEFAULT_KANIKO_CACHE_SIZE,
+        metavar="QTY",
+        help="size of the kaniko cache claim (no --kaniko-cache-pvc)",
     )
 
 
 def manifest(args: argparse.Namespace, specs: list[BuildSpec]) -> dict[str, Any]:
     """The Workflow as a mapping; invalid input raises :class:`~cachebuild.errors.SpecError` naming the flag."""
     from cachebuild.argo.compose import workflow
-    from cachebuild.errors import SpecError
 
     try:
         w = workflow(

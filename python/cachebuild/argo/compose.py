@@ -26,7 +26,9 @@ KANIKO_CACHE_CLAIM = "kaniko-cache"
 ENTRYPOINT = "build-images"
 DEFAULT_WORKSPACE_SIZE = "1Gi"
 DEFAULT_KANIKO_CACHE_SIZE = "5Gi"
-_QUANTITY = re.compile(r"(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?")
+_QUANTITY = re.compile(
+    r"(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?"
+)
 
 Node = Task | Step
 
@@ -83,7 +85,7 @@ def arguments(
 def _in_steps() -> bool:
     from hera.workflows._context import _context
 
-    pieces = _context.pieces
+    pieces = _context.pieces or []
     return bool(pieces) and isinstance(pieces[-1], (Steps, Parallel))
 
 
@@ -188,27 +190,29 @@ def workflow(
         claims.append(volume_claim(WORKSPACE_CLAIM, workspace_size, field="workspace_size"))
     if build.uses_cache_pvc and any(s.kaniko_cache_pvc is None for s in items):
         claims.append(volume_claim(KANIKO_CACHE_CLAIM, kaniko_cache_size, field="kaniko_cache_size"))
-    with Workflow(
-        api_version="argoproj.io/v1alpha1",
-        kind="Workflow",
-        name=name,
-        generate_name=None if name else generate_name,
-        namespace=namespace,
-        entrypoint=ENTRYPOINT,
-        service_account_name=service_account,
-        volume_claim_templates=claims or None,
-        labels={"app.kubernetes.io/managed-by": "cachebuild"},
-    ) as w:
-        with DAG(name=ENTRYPOINT):
-            for i, spec in enumerate(items):
-                suffix = f"-{i}" if len(items) > 1 else ""
-                try:
-                    warm = None
-                    if build is KANIKO_BUILD and spec.warm_images:
-                        warm = node(KANIKO_WARM, spec, name=f"warm{suffix}", inline=inline, cluster_scope=cluster_scope, kind="task")
-                    task = node(build, spec, name=f"build{suffix}", inline=inline, cluster_scope=cluster_scope, kind="task")
-                    if warm is not None:
-                        warm >> task  # type: ignore[operator]
-                except SpecError as err:
-                    raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
+    with (
+        Workflow(
+            api_version="argoproj.io/v1alpha1",
+            kind="Workflow",
+            name=name,
+            generate_name=None if name else generate_name,
+            namespace=namespace,
+            entrypoint=ENTRYPOINT,
+            service_account_name=service_account,
+            volume_claim_templates=claims or None,
+            labels={"app.kubernetes.io/managed-by": "cachebuild"},
+        ) as w,
+        DAG(name=ENTRYPOINT),
+    ):
+        for i, spec in enumerate(items):
+            suffix = f"-{i}" if len(items) > 1 else ""
+            try:
+                warm = None
+                if build is KANIKO_BUILD and spec.warm_images:
+                    warm = node(KANIKO_WARM, spec, name=f"warm{suffix}", inline=inline, cluster_scope=cluster_scope, kind="task")
+                task = node(build, spec, name=f"build{suffix}", inline=inline, cluster_scope=cluster_scope, kind="task")
+                if warm is not None:
+                    warm >> task  # type: ignore[operator]
+            except SpecError as err:
+                raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
     return w

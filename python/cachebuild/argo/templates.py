@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hera.workflows import (
     ClusterWorkflowTemplate,
@@ -45,7 +45,7 @@ ARGO_VERSION = ">= 3.5.0"
 MAINTAINER = "@cachebuild"
 OUTPUT_DIR = "/tmp/cachebuild"
 URL_FILE = f"{OUTPUT_DIR}/image-url"
-DEFAULT_DOCKER_CONFIG_SECRET = "cachebuild-docker-config"
+DEFAULT_DOCKER_CONFIG_SECRET = "cachebuild-docker-config"  # noqa: S105 (a Secret name, not a password)
 """Default Secret name: when no such Secret exists the credentials volume is empty (anonymous pushes)."""
 MAIN_CONTAINER = "main"
 """Argo always names a template's container ``main`` (AppArmor annotation, podSpecPatch)."""
@@ -84,7 +84,12 @@ SPEC_PARAMS: tuple[Param, ...] = (
     Param("target", "The Dockerfile stage to build (empty: the last).", "", "target"),
     Param("platforms", "Target platforms os/arch[/variant], one a line.", "", "platforms"),
     Param("labels", "Image labels KEY=VALUE, one a line.", "", "labels"),
-    Param("warm-images", "Base images to put in the cache volume, one a line (empty: those the Dockerfile names).", "", "warm_images"),
+    Param(
+        "warm-images",
+        "Base images to put in the cache volume, one a line (empty: those the Dockerfile names).",
+        "",
+        "warm_images",
+    ),
     Param("extra-args", "More builder arguments, one argv element a line.", "", "extra_args"),
 )
 PARAM_BY_KEY = {p.key: p for p in SPEC_PARAMS if p.key}
@@ -113,7 +118,8 @@ class BuildTemplate:
     engine: Engine
     program: Program
     image: str
-    shell: str
+    interpreter: str
+    """The POSIX sh in the builder image that runs the launcher."""
     description: str
     tags: tuple[str, ...]
     layout: Mapping[str, str]
@@ -147,7 +153,9 @@ class BuildTemplate:
         params.append(Param("builder-image", "The builder image (default: the pinned one).", self.image))
         params.append(Param("workspace-pvc", f"PersistentVolumeClaim holding the build context, mounted at {WORKSPACE}."))
         if self.uses_cache_pvc:
-            params.append(Param("cache-pvc", f"PersistentVolumeClaim of the kaniko base-image cache, mounted at {kaniko.CACHE_DIR}."))
+            params.append(
+                Param("cache-pvc", f"PersistentVolumeClaim of the kaniko base-image cache, mounted at {kaniko.CACHE_DIR}.")
+            )
         params.append(
             Param(
                 "docker-config-secret",
@@ -176,7 +184,7 @@ class BuildTemplate:
         return env
 
     def command(self) -> list[str]:
-        return [self.shell, "-c", compile_sh(self.program), "cachebuild"]
+        return [self.interpreter, "-c", compile_sh(self.program), "cachebuild"]
 
 
 BUILDKIT_BUILD = BuildTemplate(
@@ -184,7 +192,7 @@ BUILDKIT_BUILD = BuildTemplate(
     engine="buildkit",
     program=buildkit.PROGRAM,
     image=buildkit.IMAGE,
-    shell="/bin/sh",
+    interpreter="/bin/sh",
     description="Builds and pushes an image with rootless BuildKit, importing and exporting a registry layer cache.",
     tags=("build", "buildkit", "cache", "rootless"),
     layout={"workspace": WORKSPACE, **buildkit.LAYOUT, "url_file": URL_FILE},
@@ -199,7 +207,7 @@ KANIKO_WARM = BuildTemplate(
     engine="kaniko",
     program=kaniko.WARMER_PROGRAM,
     image=kaniko.IMAGE,
-    shell=kaniko.SHELL,
+    interpreter=kaniko.SHELL,
     description="Fills a kaniko cache volume with base images, for kaniko-build to read.",
     tags=("build", "kaniko", "cache"),
     layout={"workspace": WORKSPACE, "cache_dir": kaniko.CACHE_DIR},
@@ -211,7 +219,7 @@ KANIKO_BUILD = BuildTemplate(
     engine="kaniko",
     program=kaniko.EXECUTOR_PROGRAM,
     image=kaniko.IMAGE,
-    shell=kaniko.SHELL,
+    interpreter=kaniko.SHELL,
     description="Builds and pushes an image with the kaniko executor, with a registry layer cache and a warmed base-image cache.",
     tags=("build", "kaniko", "cache"),
     layout={"workspace": WORKSPACE, **kaniko.LAYOUT, "url_file": URL_FILE},
@@ -223,7 +231,7 @@ BUILDAH_BUILD = BuildTemplate(
     engine="buildah",
     program=buildah.PROGRAM,
     image=buildah.IMAGE,
-    shell="/bin/sh",
+    interpreter="/bin/sh",
     description="Builds and pushes an image with buildah (chroot isolation, vfs storage), with a registry layer cache.",
     tags=("build", "buildah", "cache"),
     layout={"workspace": WORKSPACE, **buildah.LAYOUT, "url_file": URL_FILE},
@@ -324,7 +332,10 @@ def _input(p: Param) -> Parameter:
     return Parameter(name=p.name, description=p.description, default=p.default)
 
 
-def _isolated(build: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _isolated(build: Callable[[], _T]) -> _T:
     """Build a Hera object outside any active ``with Workflow/DAG`` context (so it is not added to it)."""
     return contextvars.Context().run(build)
 
@@ -360,7 +371,7 @@ def template_dict(t: BuildTemplate) -> dict[str, Any]:
     return spec["templates"][0]  # type: ignore[no-any-return]
 
 
-def annotations(t: BuildTemplate) -> dict[str, str]:
+def catalog_annotations(t: BuildTemplate) -> dict[str, str]:
     """Catalog annotations (as Argo's community catalogs use them)."""
     return {
         "workflows.argoproj.io/description": t.description,
@@ -382,8 +393,12 @@ def workflow_template(t: BuildTemplate, *, cluster_scope: bool = False) -> Workf
             api_version="argoproj.io/v1alpha1",
             kind=cls.__name__,
             name=t.name,
-            labels={"app.kubernetes.io/name": t.task, "app.kubernetes.io/version": VERSION, "app.kubernetes.io/part-of": "cachebuild"},
-            annotations=annotations(t),
+            labels={
+                "app.kubernetes.io/name": t.task,
+                "app.kubernetes.io/version": VERSION,
+                "app.kubernetes.io/part-of": "cachebuild",
+            },
+            annotations=catalog_annotations(t),
             entrypoint=t.name,
             templates=[container(t)],
         )
