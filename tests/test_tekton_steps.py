@@ -12,15 +12,42 @@ from support.launcher import SHELLS
 from tekton_support import run_step
 
 IMG = "registry.example.com/team/app:1.0"
-HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "a; touch PWNED", "x y", "'q' \"dq\"", "-dash", "*", "$HOME", "a\\b", "#hash",
-           "$(params.IMAGE)", "--cachebuild-arrayish"]
+HOSTILE = [
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "a; touch PWNED",
+    "x y",
+    "'q' \"dq\"",
+    "-dash",
+    "*",
+    "$HOME",
+    "a\\b",
+    "#hash",
+    "$(params.IMAGE)",
+    "--cachebuild-arrayish",
+]
 
 SPECS = [
     BuildSpec(IMG, workspace_pvc="src"),
-    BuildSpec(IMG, context="dir with spaces/app", dockerfile="d f/Dockerfile", cache=False, target="prod", labels={"k": "v"},
-              workspace_pvc="src"),
-    BuildSpec(IMG, cache_ttl="24h", platforms=["linux/arm64"], build_args={f"V{i}": v for i, v in enumerate(HOSTILE)},
-              extra_args=HOSTILE, labels={"hostile": HOSTILE[0]}, workspace_pvc="src", cache_repo="registry.example.com/c"),
+    BuildSpec(
+        IMG,
+        context="dir with spaces/app",
+        dockerfile="d f/Dockerfile",
+        cache=False,
+        target="prod",
+        labels={"k": "v"},
+        workspace_pvc="src",
+    ),
+    BuildSpec(
+        IMG,
+        cache_ttl="24h",
+        platforms=["linux/arm64"],
+        build_args={f"V{i}": v for i, v in enumerate(HOSTILE)},
+        extra_args=HOSTILE,
+        labels={"hostile": HOSTILE[0]},
+        workspace_pvc="src",
+        cache_repo="registry.example.com/c",
+    ),
     BuildSpec(IMG, context="https://github.com/org/repo.git#main:services/api", cache_repo="registry.example.com/c"),
     BuildSpec(IMG, context="https://github.com/org/repo.git#" + "f" * 40),
 ]
@@ -65,16 +92,37 @@ def test_step_runs_the_builder_argv_of_the_spec(tmp_path, shell, task, spec):
 @pytest.mark.parametrize("shell", SHELLS)
 def test_hostile_string_params_are_one_literal_element(tmp_path, shell):
     """Params Tekton users pass unvalidated (no BuildSpec): each still reaches buildah as one value."""
-    params = {"IMAGE": "reg/x:1", "CONTEXT": "a b/$(touch PWNED)", "DOCKERFILE": "`touch PWNED`;x", "CACHE_REPO": "-r; touch PWNED",
-              "CACHE_TTL": "'1h'", "TARGET": "$HOME \"t\"", "BUILD_ARGS": HOSTILE, "EXTRA_ARGS": ["--privileged", *HOSTILE],
-              "LABELS": ["a=$(id)"], "PLATFORMS": ["linux/amd64", "linux/arm64"]}
+    params = {
+        "IMAGE": "reg/x:1",
+        "CONTEXT": "a b/$(touch PWNED)",
+        "DOCKERFILE": "`touch PWNED`;x",
+        "CACHE_REPO": "-r; touch PWNED",
+        "CACHE_TTL": "'1h'",
+        "TARGET": '$HOME "t"',
+        "BUILD_ARGS": HOSTILE,
+        "EXTRA_ARGS": ["--privileged", *HOSTILE],
+        "LABELS": ["a=$(id)"],
+        "PLATFORMS": ["linux/amd64", "linux/arm64"],
+    }
     run = run_step(tasks.BUILDAH.manifest(), params, tmp_path, shell)
     assert run.returncode == 0, run.stderr
-    values = {"images": ("reg/x:1",), "context": params["CONTEXT"], "dockerfile": params["DOCKERFILE"], "cache": "true",
-              "cache_repo": params["CACHE_REPO"], "cache_ttl": "'1h'", "target": params["TARGET"], "build_args": tuple(HOSTILE),
-              "extra_args": tuple(params["EXTRA_ARGS"]), "labels": ("a=$(id)",), "platforms": ("linux/amd64", "linux/arm64"),
-              "workspace": str(tmp_path / "source"), "digest_file": str(tmp_path / "results" / "IMAGE_DIGEST"),
-              **{k: v for k, v in tasks.BUILDAH.layout.items()}, "auth_file": ""}
+    values = {
+        "images": ("reg/x:1",),
+        "context": params["CONTEXT"],
+        "dockerfile": params["DOCKERFILE"],
+        "cache": "true",
+        "cache_repo": params["CACHE_REPO"],
+        "cache_ttl": "'1h'",
+        "target": params["TARGET"],
+        "build_args": tuple(HOSTILE),
+        "extra_args": tuple(params["EXTRA_ARGS"]),
+        "labels": ("a=$(id)",),
+        "platforms": ("linux/amd64", "linux/arm64"),
+        "workspace": str(tmp_path / "source"),
+        "digest_file": str(tmp_path / "results" / "IMAGE_DIGEST"),
+        **{k: v for k, v in tasks.BUILDAH.layout.items()},
+        "auth_file": "",
+    }
     assert run.argvs == evaluate(tasks.BUILDAH.program, values)
     assert run.argvs[0][-2:] == ["--cachebuild-arrayish", f"{tmp_path}/source/a b/$(touch PWNED)"]
     assert not list(tmp_path.rglob("PWNED"))
@@ -117,7 +165,9 @@ def test_both_secret_kinds_are_linked_where_the_builder_reads_them(tmp_path, she
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_dockerconfig_without_either_key_is_a_clear_error(tmp_path, shell):
     (tmp_path / "secret").mkdir()
-    run = run_step(tasks.BUILDKIT.manifest(), {"IMAGE": IMG, "CACHE_REPO": "reg/c"}, tmp_path, shell, dockerconfig=tmp_path / "secret")
+    run = run_step(
+        tasks.BUILDKIT.manifest(), {"IMAGE": IMG, "CACHE_REPO": "reg/c"}, tmp_path, shell, dockerconfig=tmp_path / "secret"
+    )
     assert run.returncode == 2
     assert "cachebuild: the dockerconfig workspace holds neither config.json nor .dockerconfigjson" in run.stderr
     assert run.argvs == []

@@ -14,6 +14,7 @@ from cachebuild.tekton.pipelines import TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDAH, BUILDKIT, KANIKO_BUILD, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
 
 _REGISTRY = "registry.example.com/team"
+_SECRET_NAME = "registry-credentials"  # noqa: S105 -- the name of a Secret in the samples, not a credential
 _E2E_REGISTRY = "localhost:5000"
 """tests/run.yaml pushes here: the catalog e2e adds a registry sidecar on localhost:5000."""
 _E2E_CONTEXT = "https://github.com/kelseyhightower/nocode.git#master"
@@ -25,7 +26,7 @@ def _sample_spec(engine: str) -> BuildSpec:
         context="services/api",
         cache_repo=f"{_REGISTRY}/app/cache",
         build_args={"VERSION": "1.0"},
-        docker_config_secret="registry-credentials",
+        docker_config_secret=_SECRET_NAME,
         workspace_pvc="app-source",
         kaniko_cache_pvc="kaniko-cache" if engine == "kaniko" else None,
         cache_ttl="168h" if engine != "buildkit" else None,
@@ -74,13 +75,18 @@ def readme(task: TaskDef) -> str:
     spec = _sample_spec(task.engine)
     if task is KANIKO_WARM:
         spec = BuildSpec(
-            spec.image, context=spec.context, docker_config_secret="registry-credentials", workspace_pvc="app-source",
-            kaniko_cache_pvc="kaniko-cache", warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
+            spec.image,
+            context=spec.context,
+            docker_config_secret=_SECRET_NAME,
+            workspace_pvc="app-source",
+            kaniko_cache_pvc="kaniko-cache",
+            warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
         )
     run = dump_yaml(task_run(spec, task), header=False)
     chain = dump_yaml(_samples(task)[next(iter(_samples(task)))], header=False)
     workspaces = [
-        f"- `{w['name']}`{' (optional, read-only)' if w.get('optional') else ''}: {w['description']}" for w in manifest["spec"]["workspaces"]
+        f"- `{w['name']}`{' (optional, read-only)' if w.get('optional') else ''}: {w['description']}"
+        for w in manifest["spec"]["workspaces"]
     ]
     results = [f"- `{r['name']}`: {r['description']}" for r in manifest["spec"].get("results", [])] or ["None."]
     lines = [

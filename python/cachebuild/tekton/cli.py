@@ -14,10 +14,16 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL
 
     group.add_argument(
-        "--tekton-git-url", default=DEFAULT_GIT_URL, metavar="URL", help=f"git resolver: repository of the Tasks (default {DEFAULT_GIT_URL})"
+        "--tekton-git-url",
+        default=DEFAULT_GIT_URL,
+        metavar="URL",
+        help=f"git resolver: repository of the Tasks (default {DEFAULT_GIT_URL})",
     )
     group.add_argument(
-        "--tekton-git-revision", default=DEFAULT_GIT_REVISION, metavar="REV", help=f"git resolver: revision (default {DEFAULT_GIT_REVISION})"
+        "--tekton-git-revision",
+        default=DEFAULT_GIT_REVISION,
+        metavar="REV",
+        help=f"git resolver: revision (default {DEFAULT_GIT_REVISION})",
     )
     group.add_argument("--tekton-service-account", metavar="NAME", help="ServiceAccount the TaskRuns run as")
 

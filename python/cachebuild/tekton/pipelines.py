@@ -106,7 +106,9 @@ def _bindings(spec: BuildSpec, engine: str, suffix: str) -> _Bindings:
         bindings.append({"name": SOURCE + suffix, "emptyDir": {}})
     else:
         raise SpecError(
-            "workspace_pvc", None, f"the context {spec.context!r} is a workspace path: name the PVC that holds it (or use a git context)"
+            "workspace_pvc",
+            None,
+            f"the context {spec.context!r} is a workspace path: name the PVC that holds it (or use a git context)",
         )
     if spec.docker_config_secret:
         names[DOCKERCONFIG] = DOCKERCONFIG + suffix
@@ -137,7 +139,7 @@ def _pipeline_spec(specs: Sequence[BuildSpec], engine: str, origin: TaskOrigin) 
     workspaces: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
-    for spec, suffix in zip(specs, _suffixes(specs)):
+    for spec, suffix in zip(specs, _suffixes(specs), strict=True):
         ws = _bindings(spec, engine, suffix)
         for name, bound in ws.names.items():
             item: dict[str, Any] = {"name": bound}

@@ -85,7 +85,9 @@ def guards_sh(single: Mapping[str, str], choices: Mapping[str, tuple[str, Sequen
     ``choices`` (program key → (param, allowed values))."""
     lines = []
     for key, param in single.items():
-        lines.append(f'case "${{{env_name(key)}:-}}" in *"$cb_nl"*) ' + _fail(f"{param} must be one value, without a newline") + " ;; esac")
+        lines.append(
+            f'case "${{{env_name(key)}:-}}" in *"$cb_nl"*) ' + _fail(f"{param} must be one value, without a newline") + " ;; esac"
+        )
     for key, (param, allowed) in choices.items():
         options = "|".join(allowed)
         lines.append(
@@ -103,7 +105,8 @@ def credentials_sh(auth_file_key: str | None) -> str:
     to the link only when credentials are there.
     """
     found = "\n".join(
-        f'  {"if" if i == 0 else "elif"} [ -f "${{{DOCKERCONFIG_PATH_ENV}:-}}/{key}" ]; then cb_auth="${DOCKERCONFIG_PATH_ENV}/{key}"'
+        f'  {"if" if i == 0 else "elif"} [ -f "${{{DOCKERCONFIG_PATH_ENV}:-}}/{key}" ]; '
+        f'then cb_auth="${DOCKERCONFIG_PATH_ENV}/{key}"'
         for i, key in enumerate(CREDENTIAL_KEYS)
     )
     lines = [
@@ -121,8 +124,12 @@ def credentials_sh(auth_file_key: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prelude(arrays: Sequence[tuple[str, str]], single: Mapping[str, str], choices: Mapping[str, tuple[str, Sequence[str]]],
-            auth_file_key: str | None) -> str:
+def prelude(
+    arrays: Sequence[tuple[str, str]],
+    single: Mapping[str, str],
+    choices: Mapping[str, tuple[str, Sequence[str]]],
+    auth_file_key: str | None,
+) -> str:
     """Everything a step runs before the launcher: constant text, no value of any build."""
     head = "# cachebuild Tekton step: values come only from env and args, never from this text.\nset -eu\n" + _NL + "\n"
     return head + arrays_sh(arrays) + guards_sh(single, choices) + credentials_sh(auth_file_key)

@@ -46,27 +46,39 @@ class Param:
 
 # Program key → the Task param that feeds it. A Task declares those its program reads.
 PARAMS: dict[str, Param] = {
-    "images": Param("IMAGE", "The image to build and push, e.g. registry.example.com/team/app:1.0 (its URL is the IMAGE_URL result)."),
+    "images": Param(
+        "IMAGE", "The image to build and push, e.g. registry.example.com/team/app:1.0 (its URL is the IMAGE_URL result)."
+    ),
     "context": Param(
         "CONTEXT", "The build context: a path inside the source workspace, or https://host/repo.git#ref:subdir.", default="."
     ),
     "dockerfile": Param("DOCKERFILE", "The Dockerfile, relative to the context.", default="Dockerfile"),
-    "cache": Param("CACHE", "Import and export the remote layer cache: true or false.", default="true", choices=("true", "false")),
+    "cache": Param(
+        "CACHE", "Import and export the remote layer cache: true or false.", default="true", choices=("true", "false")
+    ),
     "cache_repo": Param("CACHE_REPO", "The cache repository, without a tag, e.g. registry.example.com/team/app/cache."),
     "cache_tag": Param("CACHE_TAG", "The tag of the cache in CACHE_REPO.", default=DEFAULT_CACHE_TAG),
     "cache_mode": Param(
-        "CACHE_MODE", "max also caches the intermediate stages of multi-stage builds; min only the final one.", default="max",
+        "CACHE_MODE",
+        "max also caches the intermediate stages of multi-stage builds; min only the final one.",
+        default="max",
         choices=("min", "max"),
     ),
-    "cache_ttl": Param("CACHE_TTL", "Ignore cached layers older than this Go duration (e.g. 168h); empty: the builder's default.", default=""),
+    "cache_ttl": Param(
+        "CACHE_TTL", "Ignore cached layers older than this Go duration (e.g. 168h); empty: the builder's default.", default=""
+    ),
     "build_args": Param("BUILD_ARGS", "Build arguments, one KEY=VALUE an item.", type="array", default=[]),
     "target": Param("TARGET", "The Dockerfile stage to build; empty: the last.", default=""),
     "platforms": Param("PLATFORMS", "Target platforms os/arch[/variant]; empty: the node's.", type="array", default=[]),
     "labels": Param("LABELS", "Image labels, one KEY=VALUE an item.", type="array", default=[]),
-    "extra_args": Param("EXTRA_ARGS", "More builder arguments, each item one argv element, added last.", type="array", default=[]),
+    "extra_args": Param(
+        "EXTRA_ARGS", "More builder arguments, each item one argv element, added last.", type="array", default=[]
+    ),
     "warm_images": Param(
-        "WARM_IMAGES", "Base images to put in the cache; empty: those the Dockerfile names (workspace contexts only).",
-        type="array", default=[],
+        "WARM_IMAGES",
+        "Base images to put in the cache; empty: those the Dockerfile names (workspace contexts only).",
+        type="array",
+        default=[],
     ),
 }
 
@@ -80,7 +92,7 @@ class TaskDef:
     engine: str
     program: Program
     image: str
-    shell: str
+    shell_path: str
     layout: Mapping[str, str]
     """Constant program values (output files, storage options)."""
     credentials_link: str
@@ -153,7 +165,7 @@ class TaskDef:
         step: dict[str, Any] = {
             "name": STEP,
             "image": f"$(params.{BUILDER_IMAGE})",
-            "command": [self.shell, "-c", self.step_script(), "cachebuild"],
+            "command": [self.shell_path, "-c", self.step_script(), "cachebuild"],
         }
         args = script.array_args(self.arrays)
         if args:
@@ -179,7 +191,10 @@ class TaskDef:
         ]
         if self.cache_workspace:
             out.append(
-                {"name": CACHE, "description": "kaniko's base-image cache (--cache-dir): a PVC shared by kaniko-warm and kaniko-build."}
+                {
+                    "name": CACHE,
+                    "description": "kaniko's base-image cache (--cache-dir): a PVC shared by kaniko-warm and kaniko-build.",
+                }
             )
         return out
 
@@ -233,7 +248,7 @@ BUILDKIT = TaskDef(
     engine="buildkit",
     program=buildkit.PROGRAM,
     image=buildkit.IMAGE,
-    shell="sh",
+    shell_path="sh",
     layout={k: v for k, v in buildkit.LAYOUT.items() if k != "digest_file"},
     credentials_link=f"{buildkit.DOCKER_CONFIG_DIR}/config.json",
     description="Builds an image with rootless BuildKit (no privileged) and pushes it, importing and exporting "
@@ -257,7 +272,7 @@ KANIKO_BUILD = TaskDef(
     engine="kaniko",
     program=kaniko.EXECUTOR_PROGRAM,
     image=kaniko.IMAGE,
-    shell=kaniko.SHELL,
+    shell_path=kaniko.SHELL,
     layout={k: v for k, v in kaniko.LAYOUT.items() if k not in ("digest_file", "cache_dir")},
     credentials_link=f"{kaniko.DOCKER_CONFIG_DIR}/config.json",
     description="Builds an image with the kaniko executor (maintained osscontainertools fork) and pushes it, with "
@@ -278,7 +293,7 @@ KANIKO_WARM = TaskDef(
     engine="kaniko",
     program=kaniko.WARMER_PROGRAM,
     image=kaniko.IMAGE,
-    shell=kaniko.SHELL,
+    shell_path=kaniko.SHELL,
     layout={k: v for k, v in kaniko.LAYOUT.items() if k != "cache_dir"},
     credentials_link=f"{kaniko.DOCKER_CONFIG_DIR}/config.json",
     description="Fills the cache workspace (a PVC) with base images for kaniko-build: the images named in "
@@ -298,7 +313,7 @@ BUILDAH = TaskDef(
     engine="buildah",
     program=buildah.PROGRAM,
     image=buildah.IMAGE,
-    shell="sh",
+    shell_path="sh",
     layout={k: v for k, v in buildah.LAYOUT.items() if k not in ("digest_file", "auth_file")},
     credentials_link=buildah.AUTH_FILE,
     auth_file_key="auth_file",
@@ -323,5 +338,3 @@ BUILD_TASK: dict[str, TaskDef] = {"buildkit": BUILDKIT, "kaniko": KANIKO_BUILD, 
 def task_path(task: TaskDef) -> str:
     """The Task's file in the catalog layout."""
     return f"tasks/{task.name}/{VERSION}/{task.name}.yaml"
-
-
