@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 echo "== ruff";   ruff check . && ruff format --check .
 echo "== mypy";   mypy
 if [ -f catalog.yaml ]; then echo "== render --check"; cachebuild render --check; fi
+if [ -d tasks ]; then echo "== tekton-lint"; npx --no-install tekton-lint --max-warnings 0 'tasks/**/*.yaml'; fi
 echo "== pytest"; python3 -m pytest "$@"

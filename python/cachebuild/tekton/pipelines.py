@@ -1,0 +1,234 @@
+"""Tekton Pipelines, PipelineRuns and TaskRuns for :class:`~cachebuild.spec.BuildSpec`\\ s.
+
+Tasks are referenced one of three ways (:data:`TaskSource`): through the git resolver
+(``taskRef: {resolver: git, params: [url, revision, pathInRepo]}``,
+https://tekton.dev/docs/pipelines/git-resolver/), embedded (``taskSpec``), or by the name of a
+Task installed in the namespace (``taskRef: {name}``). A kaniko build is a warm → build chain
+sharing the ``cache`` workspace (a PVC: an emptyDir does not cross Pods).
+Fields: https://tekton.dev/docs/pipelines/pipelines/ , /pipelineruns/ , /taskruns/ .
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cachebuild import __version__
+from cachebuild.builders import spec_values
+from cachebuild.errors import SpecError
+from cachebuild.spec import BuildSpec
+from cachebuild.tekton.tasks import (
+    BUILD_TASK,
+    BUILDER_IMAGE,
+    CACHE,
+    DOCKERCONFIG,
+    IMAGE_DIGEST,
+    IMAGE_URL,
+    KANIKO_WARM,
+    PARAMS,
+    SOURCE,
+    TaskDef,
+    task_path,
+)
+
+TaskSource = Literal["git", "inline", "name"]
+DEFAULT_GIT_URL = "https://github.com/cachebuild/cachebuild.git"
+DEFAULT_GIT_REVISION = f"v{__version__}"
+CACHE_CLAIM_SIZE = "5Gi"
+"""Size of the per-run PVC a kaniko chain gets when the spec names no ``kaniko_cache_pvc``."""
+
+
+@dataclass(frozen=True)
+class TaskOrigin:
+    """Where Tasks come from: ``git`` (resolver, ``url``@``revision``), ``inline`` or ``name``."""
+
+    source: TaskSource = "git"
+    url: str = DEFAULT_GIT_URL
+    revision: str = DEFAULT_GIT_REVISION
+
+    def reference(self, task: TaskDef) -> dict[str, Any]:
+        """``taskRef`` or ``taskSpec`` of a PipelineTask or TaskRun."""
+        if self.source == "inline":
+            return {"taskSpec": task.manifest()["spec"]}
+        if self.source == "name":
+            return {"taskRef": {"name": task.name}}
+        params = [
+            {"name": "url", "value": self.url},
+            {"name": "revision", "value": self.revision},
+            {"name": "pathInRepo", "value": task_path(task)},
+        ]
+        return {"taskRef": {"resolver": "git", "params": params}}
+
+
+def param_values(task: TaskDef, spec: BuildSpec) -> list[dict[str, Any]]:
+    """The Task params for ``spec``: the required ones and every one that differs from its default."""
+    if len(spec.images) > 1:
+        raise SpecError("images", list(spec.images), "a Tekton build pushes one image (IMAGE, the IMAGE_URL result); give one")
+    values = spec_values(spec, **task.spec_overrides)
+    out: list[dict[str, Any]] = []
+    declared = {p.name for p in task.params}
+    for key, param in PARAMS.items():
+        if param.name not in declared:
+            continue
+        value = values[key]
+        wanted: str | list[str] = list(value) if param.type == "array" else (value if isinstance(value, str) else value[0])
+        if wanted != param.default:
+            out.append({"name": param.name, "value": wanted})
+    if spec.builder_image:
+        out.append({"name": BUILDER_IMAGE, "value": spec.builder_image})
+    return out
+
+
+def chain(spec: BuildSpec, engine: str) -> list[TaskDef]:
+    """The Tasks that build ``spec``: a kaniko build is warmed first when there is something to warm."""
+    spec.check_engine(engine)
+    build = BUILD_TASK[engine]
+    if engine == "kaniko" and (spec.warm_images or spec.git is None):
+        return [KANIKO_WARM, build]
+    return [build]
+
+
+@dataclass(frozen=True)
+class _Bindings:
+    """The workspace names one spec's tasks use in a Pipeline, and their PipelineRun bindings."""
+
+    names: dict[str, str]
+    bindings: list[dict[str, Any]]
+
+
+def _bindings(spec: BuildSpec, engine: str, suffix: str) -> _Bindings:
+    names = {SOURCE: SOURCE + suffix}
+    bindings: list[dict[str, Any]] = []
+    if spec.workspace_pvc:
+        bindings.append({"name": SOURCE + suffix, "persistentVolumeClaim": {"claimName": spec.workspace_pvc}})
+    elif spec.git is not None:
+        bindings.append({"name": SOURCE + suffix, "emptyDir": {}})
+    else:
+        raise SpecError(
+            "workspace_pvc",
+            None,
+            f"the context {spec.context!r} is a workspace path: name the PVC that holds it (or use a git context)",
+        )
+    if spec.docker_config_secret:
+        names[DOCKERCONFIG] = DOCKERCONFIG + suffix
+        bindings.append({"name": DOCKERCONFIG + suffix, "secret": {"secretName": spec.docker_config_secret}})
+    if engine == "kaniko":
+        names[CACHE] = CACHE + suffix
+        if spec.kaniko_cache_pvc:
+            bindings.append({"name": CACHE + suffix, "persistentVolumeClaim": {"claimName": spec.kaniko_cache_pvc}})
+        else:
+            claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": CACHE_CLAIM_SIZE}}}}
+            bindings.append({"name": CACHE + suffix, "volumeClaimTemplate": claim})
+    return _Bindings(names, bindings)
+
+
+def _task_workspaces(task: TaskDef, names: dict[str, str]) -> list[dict[str, str]]:
+    declared = {w["name"] for w in task.workspaces()}
+    return [{"name": name, "workspace": bound} for name, bound in names.items() if name in declared]
+
+
+def _suffixes(specs: Sequence[BuildSpec]) -> list[str]:
+    return [""] if len(specs) == 1 else [f"-{i}" for i in range(len(specs))]
+
+
+def _pipeline_spec(specs: Sequence[BuildSpec], engine: str, origin: TaskOrigin) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if not specs:
+        raise SpecError("specs", [], "at least one build spec is required")
+    tasks: list[dict[str, Any]] = []
+    workspaces: list[dict[str, Any]] = []
+    bindings: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for spec, suffix in zip(specs, _suffixes(specs), strict=True):
+        ws = _bindings(spec, engine, suffix)
+        for name, bound in ws.names.items():
+            item: dict[str, Any] = {"name": bound}
+            if name == DOCKERCONFIG:
+                item["optional"] = True
+            workspaces.append(item)
+        bindings += ws.bindings
+        previous: str | None = None
+        for task in chain(spec, engine):
+            name = ("warm" if task is KANIKO_WARM else "build") + suffix
+            entry: dict[str, Any] = {"name": name, **origin.reference(task)}
+            if previous:
+                entry["runAfter"] = [previous]
+            params = param_values(task, spec)
+            if params:
+                entry["params"] = params
+            entry["workspaces"] = _task_workspaces(task, ws.names)
+            tasks.append(entry)
+            previous = name
+        build = "build" + suffix
+        prefix = "" if len(specs) == 1 else f"BUILD_{suffix[1:]}_"
+        results += [
+            {"name": prefix + IMAGE_URL, "value": f"$(tasks.{build}.results.{IMAGE_URL})"},
+            {"name": prefix + IMAGE_DIGEST, "value": f"$(tasks.{build}.results.{IMAGE_DIGEST})"},
+        ]
+    spec_body: dict[str, Any] = {
+        "description": f"Builds {', '.join(s.image for s in specs)} with {engine} (generated by cachebuild).",
+        "workspaces": workspaces,
+        "tasks": tasks,
+        "results": results,
+    }
+    return spec_body, bindings
+
+
+def pipeline(specs: Sequence[BuildSpec], engine: str, name: str, origin: TaskOrigin | None = None) -> dict[str, Any]:
+    """A Pipeline building ``specs``; bind its workspaces with :func:`workspace_bindings`."""
+    body, _ = _pipeline_spec(specs, engine, origin or TaskOrigin())
+    return {"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": name}, "spec": body}
+
+
+def workspace_bindings(specs: Sequence[BuildSpec], engine: str) -> list[dict[str, Any]]:
+    """The PipelineRun ``workspaces`` for :func:`pipeline`'s workspaces (PVCs, Secrets, emptyDirs)."""
+    _, bindings = _pipeline_spec(specs, engine, TaskOrigin())
+    return bindings
+
+
+def _metadata(generate_name: str, namespace: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"generateName": generate_name}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def pipeline_run(
+    specs: Sequence[BuildSpec],
+    engine: str,
+    origin: TaskOrigin | None = None,
+    *,
+    namespace: str | None = None,
+    service_account: str | None = None,
+    generate_name: str = "cachebuild-",
+) -> dict[str, Any]:
+    """A ready-to-create PipelineRun (embedded ``pipelineSpec``) building every spec in parallel."""
+    body, bindings = _pipeline_spec(specs, engine, origin or TaskOrigin())
+    spec: dict[str, Any] = {"pipelineSpec": body, "workspaces": bindings}
+    if service_account:
+        spec["taskRunTemplate"] = {"serviceAccountName": service_account}
+    return {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": _metadata(generate_name, namespace), "spec": spec}
+
+
+def task_run(
+    spec: BuildSpec,
+    task: TaskDef,
+    origin: TaskOrigin | None = None,
+    *,
+    namespace: str | None = None,
+    service_account: str | None = None,
+    generate_name: str | None = None,
+) -> dict[str, Any]:
+    """A TaskRun of one Task for ``spec`` (kaniko-build alone: its cache workspace starts empty)."""
+    spec.check_engine(task.engine)
+    ws = _bindings(spec, task.engine, "")
+    body: dict[str, Any] = {**(origin or TaskOrigin()).reference(task)}
+    params = param_values(task, spec)
+    if params:
+        body["params"] = params
+    declared = {w["name"] for w in task.workspaces()}
+    body["workspaces"] = [b for b in ws.bindings if b["name"] in declared]
+    if service_account:
+        body["serviceAccountName"] = service_account
+    meta = _metadata(generate_name or f"{task.name}-", namespace)
+    return {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": meta, "spec": body}

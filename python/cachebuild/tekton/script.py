@@ -1,0 +1,135 @@
+"""The constant sh a Task step runs before the builder's launcher (generic: the same for every builder).
+
+Tekton cannot put an array param into ``env``
+(https://tekton.dev/docs/pipelines/tasks/#substituting-array-parameters: ``$(params.X[*])`` only
+in ``args``/``command``), and the launcher (:func:`~cachebuild.builders.program.compile_sh`) reads
+lists from ``CB_*`` variables one item a line. So the step's ``args`` carry every array param after
+a marker element (``--cachebuild-array=BUILD_ARGS``, then ``$(params.BUILD_ARGS[*])``, …), and
+:func:`arrays_sh` moves each item into its ``CB_*`` variable. Items are only ever expanded in
+double quotes, so each stays one literal value; an item holding a newline (it would become two)
+or a marker (it would shift the lists) stops the step with an error naming the param.
+
+:func:`credentials_sh` links whichever key the ``dockerconfig`` workspace holds
+(``config.json`` of a generic Secret, ``.dockerconfigjson`` of a ``kubernetes.io/dockerconfigjson``
+Secret) to where the builder reads it; nothing is printed or copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cachebuild.builders.program import env_name
+
+ARRAY_MARKER = "--cachebuild-array="
+DOCKERCONFIG_BOUND_ENV = "CB_DOCKERCONFIG_BOUND"
+DOCKERCONFIG_PATH_ENV = "CB_DOCKERCONFIG_PATH"
+CREDENTIALS_LINK_ENV = "CB_CREDENTIALS_LINK"
+"""Where the builder reads ``config.json``: a constant per Task, set in the step's ``env``."""
+CREDENTIAL_KEYS = ("config.json", ".dockerconfigjson")
+
+_NL = "cb_nl='\n'"
+
+
+def _fail(message: str) -> str:
+    return f'{{ echo "cachebuild: {message}" >&2; exit 2; }}'
+
+
+def array_args(arrays: Sequence[tuple[str, str]]) -> list[str]:
+    """The step's ``args``: each array param (name, program key) after its marker."""
+    args: list[str] = []
+    for param, _ in arrays:
+        args += [ARRAY_MARKER + param, f"$(params.{param}[*])"]
+    return args
+
+
+def arrays_sh(arrays: Sequence[tuple[str, str]]) -> str:
+    """Move the items of ``args`` (see :func:`array_args`) into ``CB_<KEY>``, one a line."""
+    if not arrays:
+        return ""
+    lines = [
+        "# Array params arrive as args, each after its marker; every item becomes one line of its CB_* variable.",
+        'cb_array=""',
+        'for cb_arg in "$@"; do',
+        '  case "$cb_array:$cb_arg" in',
+    ]
+    previous = ""
+    for param, key in arrays:
+        lines.append(f'    "{previous}:{ARRAY_MARKER}{param}") cb_array={param}; {env_name(key)}=""; continue ;;')
+        previous = param
+    lines += [
+        "  esac",
+        '  case "$cb_arg" in',
+        f"    {ARRAY_MARKER}*) "
+        + _fail(f"an item of an array param must not start with {ARRAY_MARKER} (found in or before ${{cb_array:-the args}})")
+        + " ;;",
+        '    *"$cb_nl"*) ' + _fail("${cb_array:-args}: an item must not contain a newline") + " ;;",
+        '    "") continue ;;',
+        "  esac",
+        '  case "$cb_array" in',
+    ]
+    for param, key in arrays:
+        var = env_name(key)
+        lines.append(f'    {param}) {var}="${var}$cb_arg$cb_nl" ;;')
+    lines += [
+        "    *) " + _fail("unexpected argument before the array params") + " ;;",
+        "  esac",
+        "done",
+        f'[ "$cb_array" = {arrays[-1][0]} ] || ' + _fail("the step's args lack the array params"),
+        "set --",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def guards_sh(single: Mapping[str, str], choices: Mapping[str, tuple[str, Sequence[str]]]) -> str:
+    """Checks on string params: ``single`` (program list key → param) must be one item;
+    ``choices`` (program key → (param, allowed values))."""
+    lines = []
+    for key, param in single.items():
+        lines.append(
+            f'case "${{{env_name(key)}:-}}" in *"$cb_nl"*) ' + _fail(f"{param} must be one value, without a newline") + " ;; esac"
+        )
+    for key, (param, allowed) in choices.items():
+        options = "|".join(allowed)
+        lines.append(
+            f'case "${{{env_name(key)}:-}}" in {options}) ;; *) '
+            + _fail(f"{param} must be one of {', '.join(allowed)} (got '${{{env_name(key)}:-}}')")
+            + " ;; esac"
+        )
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def credentials_sh(auth_file_key: str | None) -> str:
+    """Link the ``dockerconfig`` workspace's credentials file to ``$CB_CREDENTIALS_LINK``.
+
+    ``auth_file_key``: the program key of a flag naming the file (buildah ``--authfile``), set
+    to the link only when credentials are there.
+    """
+    found = "\n".join(
+        f'  {"if" if i == 0 else "elif"} [ -f "${{{DOCKERCONFIG_PATH_ENV}:-}}/{key}" ]; '
+        f'then cb_auth="${DOCKERCONFIG_PATH_ENV}/{key}"'
+        for i, key in enumerate(CREDENTIAL_KEYS)
+    )
+    lines = [
+        "# Registry credentials: whichever key the dockerconfig workspace holds, linked (never printed).",
+        f'if [ "${{{DOCKERCONFIG_BOUND_ENV}:-false}}" = true ]; then',
+        found,
+        "  else " + _fail(f"the dockerconfig workspace holds neither {' nor '.join(CREDENTIAL_KEYS)}"),
+        "  fi",
+        f'  mkdir -p -- "${{{CREDENTIALS_LINK_ENV}%/*}}"',
+        f'  ln -sf -- "$cb_auth" "${CREDENTIALS_LINK_ENV}"',
+    ]
+    if auth_file_key:
+        lines.append(f'  {env_name(auth_file_key)}="${CREDENTIALS_LINK_ENV}"')
+    lines.append("fi")
+    return "\n".join(lines) + "\n"
+
+
+def prelude(
+    arrays: Sequence[tuple[str, str]],
+    single: Mapping[str, str],
+    choices: Mapping[str, tuple[str, Sequence[str]]],
+    auth_file_key: str | None,
+) -> str:
+    """Everything a step runs before the launcher: constant text, no value of any build."""
+    head = "# cachebuild Tekton step: values come only from env and args, never from this text.\nset -eu\n" + _NL + "\n"
+    return head + arrays_sh(arrays) + guards_sh(single, choices) + credentials_sh(auth_file_key)
