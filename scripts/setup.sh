@@ -27,6 +27,10 @@ if [ ! -f /etc/containers/policy.json ]; then
 fi
 
 # tekton-lint (pinned in package.json / package-lock.json) checks tasks/ in scripts/test.sh.
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 npm ci --no-audit --no-fund --loglevel=error
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
