@@ -104,6 +104,11 @@ class Retry:
     sleep: Callable[[float], None] = time.sleep
     attempts: int = field(default=0, init=False)
 
+    @classmethod
+    def within(cls, seconds: float) -> Retry:
+        """Retries until ``seconds`` from now."""
+        return cls(time.monotonic() + seconds)
+
     def delays(self) -> Iterator[float]:
         delay = self.first
         while True:
@@ -125,7 +130,7 @@ class Retry:
 
 
 Progress = Callable[[BuildStatus, float], None]
-"""Called with each new status and the seconds since waiting began."""
+"""Called after every poll with the status and the seconds since waiting began."""
 
 
 def wait_for(
@@ -146,7 +151,7 @@ def wait_for(
             status = fetch(retry)
         except BuildTimeout as err:
             raise BuildTimeout(f"timed out after {timeout:g}s: {err}", last) from err
-        if on_progress is not None and status != last:
+        if on_progress is not None:
             on_progress(status, time.monotonic() - started)
         last = status
         if status.done:
