@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import requests
@@ -27,18 +26,13 @@ from cachebuild.submit.common import (
     Retry,
     SubmitError,
     Transient,
+    epoch,
     new_submission_id,
     wait_for,
 )
 
 DIGEST_OUTPUT = "image-digest"
 URL_OUTPUT = "image-url"
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def workflow_status(workflow: dict[str, Any]) -> BuildStatus:
@@ -67,8 +61,8 @@ def workflow_status(workflow: dict[str, Any]) -> BuildStatus:
         phase=status.get("phase", ""),
         images=tuple(step for _, step in steps),
         message=status.get("message", ""),
-        started=_epoch(status.get("startedAt")),
-        finished=_epoch(status.get("finishedAt")),
+        started=epoch(status.get("startedAt")),
+        finished=epoch(status.get("finishedAt")),
     )
 
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -87,6 +88,11 @@ class BuildStatus:
             "failedStep": failed.step if failed else None,
             "images": [asdict(i) for i in self.images],
         }
+
+
+def epoch(stamp: str | None) -> float | None:
+    """Seconds since 1970 of a Kubernetes timestamp (RFC 3339), or None."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
 
 
 def new_submission_id() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from cachebuild.submit.common import (
@@ -21,15 +20,12 @@ from cachebuild.submit.common import (
     Retry,
     SubmitError,
     Transient,
+    epoch,
     new_submission_id,
     wait_for,
 )
 
 GROUP, VERSION = "tekton.dev", "v1"
-
-
-def _epoch(stamp: str | None) -> float | None:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
 
 
 def _phase(obj: dict[str, Any]) -> tuple[str, str]:
@@ -196,8 +192,8 @@ class TektonBuild:
             phase=phase,
             images=tuple(steps),
             message=message,
-            started=_epoch(status.get("startTime")),
-            finished=_epoch(status.get("completionTime")),
+            started=epoch(status.get("startTime")),
+            finished=epoch(status.get("completionTime")),
         )
 
     def wait(self, timeout: float, *, poll_interval: float = 2.0, on_progress: Progress | None = None) -> BuildStatus:
