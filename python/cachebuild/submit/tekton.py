@@ -167,13 +167,7 @@ class TektonBuild:
             children = [(self.name, run)]
         else:
             refs = [r for r in status.get("childReferences") or [] if r.get("kind") == "TaskRun"]
-            children = [
-                (
-                    ref.get("pipelineTaskName") or ref["name"],
-                    retry.call(f"get {ref['name']}", lambda r=ref: self.client.get("taskruns", r["name"])),
-                )
-                for ref in refs
-            ]
+            children = [(ref.get("pipelineTaskName") or ref["name"], self._taskrun(ref["name"], retry)) for ref in refs]
         steps = []
         for step, child in children:
             child_phase, child_message = _phase(child)
@@ -195,6 +189,9 @@ class TektonBuild:
             started=epoch(status.get("startTime")),
             finished=epoch(status.get("completionTime")),
         )
+
+    def _taskrun(self, name: str, retry: Retry) -> dict[str, Any]:
+        return retry.call(f"get {name}", lambda: self.client.get("taskruns", name))
 
     def wait(self, timeout: float, *, poll_interval: float = 2.0, on_progress: Progress | None = None) -> BuildStatus:
         """Until the run finishes or ``timeout`` seconds pass (then :class:`BuildTimeout`)."""
