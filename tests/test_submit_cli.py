@@ -122,6 +122,8 @@ def test_argo_submit_from_template(argo, monkeypatch, capsys):
             IMG,
             "--build-arg",
             "A=x y",
+            "--workspace-pvc",
+            "src",
             "--wait",
             "--poll-interval",
             "0.01",
@@ -138,9 +140,17 @@ def test_argo_submit_from_template(argo, monkeypatch, capsys):
 
 def test_argo_missing_template_is_404_with_advice(argo, monkeypatch, capsys):
     monkeypatch.setenv("ARGO_TOKEN", argo.token)
-    code = main(["submit", "--on", "argo", "--argo-server", argo.url, "--from-template", "--image", IMG])
+    code = main(
+        ["submit", "--on", "argo", "--argo-server", argo.url, "--from-template", "--image", IMG, "--workspace-pvc", "src"]
+    )
     _, err = capsys.readouterr()
     assert code == 1 and "HTTP 404" in err and "kubectl apply -k workflows/" in err
+
+
+def test_argo_from_template_without_a_pvc_is_bad_input(argo, monkeypatch, capsys):
+    monkeypatch.setenv("ARGO_TOKEN", argo.token)
+    code = main(["submit", "--on", "argo", "--argo-server", argo.url, "--from-template", "--image", IMG])
+    assert code == 2 and "--workspace-pvc" in capsys.readouterr().err and argo.requests == []
 
 
 def test_argo_failed_build_exits_1_with_the_step_message(argo, monkeypatch, capsys):
@@ -201,6 +211,8 @@ def test_tekton_submit_and_wait(kube, tmp_path, capsys):
             "tekton",
             "--kubeconfig",
             str(kubeconfig),
+            "--workspace-pvc",
+            "src",
             "--engine",
             "kaniko",
             "--image",
@@ -221,7 +233,22 @@ def test_tekton_dropped_connection_then_success(kube, tmp_path, capsys):
     kube.faults.append(Fault(status=None, after=True))
     kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
     assert (
-        main(["submit", "--on", "tekton", "--kubeconfig", str(kubeconfig), "--image", IMG, "--wait", "--poll-interval", "0.01"])
+        main(
+            [
+                "submit",
+                "--on",
+                "tekton",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--workspace-pvc",
+                "src",
+                "--image",
+                IMG,
+                "--wait",
+                "--poll-interval",
+                "0.01",
+            ]
+        )
         == 0
     )
     assert len([k for k in kube.objects if k[0] == "PipelineRun"]) == 1
@@ -231,6 +258,19 @@ def test_tekton_failure_exits_1(kube, tmp_path, capsys):
     kube.outcome = "Failed"
     kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
     code = main(
-        ["submit", "--on", "tekton", "--kubeconfig", str(kubeconfig), "--image", IMG, "--wait", "--poll-interval", "0.01"]
+        [
+            "submit",
+            "--on",
+            "tekton",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--workspace-pvc",
+            "src",
+            "--image",
+            IMG,
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        ]
     )
     assert code == 1 and "failed to push" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from cachebuild.argo.compose import (
     buildkit_build,
     kaniko_build,
     kaniko_warm,
+    template_submission,
     volume_claim,
     workflow,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "buildkit_build",
     "kaniko_build",
     "kaniko_warm",
+    "template_submission",
     "volume_claim",
     "workflow",
     "workflow_template",

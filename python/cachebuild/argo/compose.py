@@ -216,3 +216,20 @@ def workflow(
             except SpecError as err:
                 raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
     return w
+
+
+def template_submission(spec: BuildSpec, engine: Engine = "buildkit") -> tuple[str, dict[str, str]]:
+    """The installed WorkflowTemplate that builds ``spec`` with ``engine`` and its parameters.
+
+    For ``POST /api/v1/workflows/{ns}/submit``: a WorkflowTemplate cannot create volume claims for
+    a submission, so the spec must name an existing ``workspace_pvc`` (and, for kaniko, ``kaniko_cache_pvc``).
+    """
+    if engine not in BUILD_TEMPLATES:
+        raise SpecError("engine", engine, f"must be one of {', '.join(BUILD_TEMPLATES)}")
+    template = BUILD_TEMPLATES[engine]
+    if spec.workspace_pvc is None:
+        raise SpecError("workspace_pvc", None, "running an installed template needs an existing PVC with the build context")
+    if template.uses_cache_pvc and spec.kaniko_cache_pvc is None:
+        raise SpecError("kaniko_cache_pvc", None, "running the installed kaniko template needs an existing cache PVC")
+    spec.check_engine(engine)
+    return template.name, arguments(template, spec)

@@ -94,6 +94,13 @@ def _flag_defaults(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def translate(err: SpecError, args: argparse.Namespace, index: int) -> SpecError:
+    """A spec's error under the name the user wrote: ``specs[i].key`` with ``--specs``, else the flag."""
+    if getattr(args, "specs", None):
+        return _translate(err, f"specs[{index}].", yaml=True)
+    return _translate(err, "", yaml=False)
+
+
 def _translate(err: SpecError, prefix: str, yaml: bool) -> SpecError:
     head, sep, tail = err.field.partition("[")
     flag, yaml_key = FIELDS.get(head, (f"--{head.replace('_', '-')}", head.replace("_", "-")))

@@ -70,9 +70,15 @@ def _argo_builds(args: argparse.Namespace) -> list[Any]:
     retry = Retry.within(min(args.timeout, 300))
     if args.from_template:
         from cachebuild import argo
-        from cachebuild.commands.spec_args import specs_from_args
+        from cachebuild.commands.spec_args import specs_from_args, translate
+        from cachebuild.errors import SpecError
 
-        submissions = [argo.template_submission(spec, args.engine) for spec in specs_from_args(args)]
+        submissions = []
+        for i, spec in enumerate(specs_from_args(args)):
+            try:
+                submissions.append(argo.template_submission(spec, args.engine))
+            except SpecError as err:
+                raise translate(err, args, i) from None
         return [client.submit_template(name, params, retry=retry) for name, params in submissions]
     return [client.create(workflow_command.manifest(args), retry=retry)]
 
