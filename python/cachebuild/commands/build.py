@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     specs = specs_from_args(args)  # SpecError → exit 2 before anything runs
     for spec in specs:
-        spec.check_engine("buildah")
         try:
+            spec.check_engine("buildah")
             engine.check_context(spec, args.workspace.resolve())
         except SpecError as err:
             raise _flag_error(err) from None
