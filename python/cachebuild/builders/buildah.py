@@ -21,6 +21,7 @@ LAYOUT = {
     "tls_verify": "true",
 }
 
+
 # Global flags, before the subcommand: the storage driver, and optionally a storage root of its own
 # (the local engine's ``--fresh`` builds start from an empty one, as a new CI pod would).
 def _global(subcommand: str) -> tuple[Arg | Lit, ...]:

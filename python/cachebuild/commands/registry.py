@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             state = registry.start(args.name, port=args.port, htpasswd=htpasswd, wipe=args.wipe)
             auth = ", htpasswd auth" if state.auth else ""
             print(f"registry: running on {state.address} (pid {state.pid}{auth}; data {state.data_dir})")
-            print(f"registry: use images like {state.address}/team/app:1 and cache repositories like {state.address}/team/app/cache")
+            print(f"registry: e.g. --image {state.address}/team/app:1 --cache-repo {state.address}/team/app/cache")
         elif args.action == "stop":
             stopped = registry.stop(args.name)
             print(f"registry: stopped ({stopped.address})" if stopped else "registry: not running")

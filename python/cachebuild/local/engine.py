@@ -316,6 +316,10 @@ def build(
             if verbose:
                 progress("    | " + line.rstrip("\n"))
 
+        def on_push_line(line: str) -> None:
+            if verbose:
+                progress("    | " + line.rstrip("\n"))
+
         try:
             code = _run(argvs[0], on_build_line, log)
             parser.close()
@@ -325,7 +329,7 @@ def build(
             for image, push_argv in zip(spec.images, argvs[1:], strict=True):
                 progress(f"pushing {image}")
                 push_log: list[str] = []
-                code = _run(push_argv, (lambda line: progress("    | " + line.rstrip())) if verbose else (lambda _: None), push_log)
+                code = _run(push_argv, on_push_line, push_log)
                 if code != 0:
                     raise LocalError(f"buildah push {image} failed (exit {code}):\n" + "\n".join(push_log[-15:]))
                 digest = digest_file.read_text().strip()

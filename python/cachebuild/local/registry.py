@@ -8,6 +8,7 @@ Configuration reference: https://distribution.github.io/distribution/about/confi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,10 +186,8 @@ def _terminate(pid: int) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(ChildProcessError):  # reap it when it is our child
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             if not _alive(pid):
                 return
             time.sleep(0.05)
