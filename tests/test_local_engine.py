@@ -232,3 +232,26 @@ def _cmdline_mentions(proc: Path, text: str) -> bool:
         return text.encode() in (proc / "cmdline").read_bytes() and b"buildah" in (proc / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_start_registry_starts_it_on_the_port_the_image_names(reg, base, tmp_path, env):
+    port = registry.free_port()
+    try:
+        done = cachebuild(
+            "build", "--start-registry", "--workspace", str(workspace(tmp_path, "libstart 3\n")),
+            "--image", f"127.0.0.1:{port}/t/app:1", "--build-arg", f"BASE={base}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"registry: started on 127.0.0.1:{port} (stop it with: cachebuild registry stop)\n")
+        assert registry.status().port == port  # still running for the user
+        assert Registry(f"127.0.0.1:{port}").tags("t/app") == ["1"]
+    finally:
+        registry.stop()
+
+
+def test_start_registry_needs_a_local_image_address(tmp_path):
+    done = cachebuild("build", "--start-registry", "--workspace", str(workspace(tmp_path)), "--image", "ghcr.io/org/app:1")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cachebuild: error: --image: with --start-registry the image must name 127.0.0.1:PORT/... (got 'ghcr.io/org/app:1')\n"
+    )

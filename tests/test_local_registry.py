@@ -183,3 +183,23 @@ def test_demo_builds_cold_then_fresh_from_the_remote_cache(xdg, tmp_path):
     assert "demo: base image 127.0.0.1:" in done.stdout
     assert registry.status("demo") is None  # stopped afterwards
     assert not list((xdg / "cachebuild").glob("fresh-*"))  # both layer stores removed
+
+
+def test_docker_config_with_bare_username_and_password_is_rewritten_for_buildah(tmp_path):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"username": "u", "password": "p"}}, "credsStore": ""}))
+    (tmp_path / "out").mkdir()
+    copy = DockerConfig.load(path).for_buildah(tmp_path / "out")
+    assert copy == tmp_path / "out" / "auth.json"
+    assert json.loads(copy.read_text())["auths"] == {"127.0.0.1:5000": {"auth": "dTpw"}}
+    assert copy.stat().st_mode & 0o777 == 0o600
+    path.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "dTpw"}}}))
+    assert DockerConfig.load(path).for_buildah(tmp_path) == path  # buildah reads it as it is
+
+
+def test_missing_workspace_is_a_field_named_error(tmp_path):
+    done = cachebuild("build", "--workspace", str(tmp_path / "nope"), "--image", "127.0.0.1:5000/a:1")
+    assert done.returncode == 2
+    assert done.stderr == f"cachebuild: error: --workspace: no such folder (got '{tmp_path / 'nope'}')\n"

@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from cachebuild.local.distribution import default_docker_config, is_loopback
 
     specs = specs_from_args(args)  # SpecError → exit 2 before anything runs
+    if not args.workspace.is_dir():
+        raise SpecError("--workspace", str(args.workspace), "no such folder")
     for spec in specs:
         try:
             spec.check_engine("buildah")

@@ -88,6 +88,24 @@ class DockerConfig:
             raise LocalError(f"the docker config {path} must hold a JSON object")
         return cls(path, data)
 
+    def for_buildah(self, folder: Path) -> Path | None:
+        """The file to pass as ``--authfile``: this one, or, when it has entries buildah does not read
+        (bare ``username``/``password``), a copy with ``auth`` entries written in ``folder`` (mode 0600)."""
+        auths = self.data.get("auths") or {}
+        if self.path is None or all(not isinstance(e, dict) or "username" not in e or e.get("auth") for e in auths.values()):
+            return self.path
+        data = dict(self.data)
+        data["auths"] = {
+            key: {"auth": base64.b64encode(f"{e['username']}:{e.get('password', '')}".encode()).decode()}
+            if isinstance(e, dict) and e.get("username") and not e.get("auth")
+            else e
+            for key, e in auths.items()
+        }
+        copy = folder / "auth.json"
+        copy.touch(mode=0o600)
+        copy.write_text(json.dumps(data))
+        return copy
+
     def credentials(self, host: str) -> tuple[str, str] | None:
         """``(user, password)`` for ``host``, from ``auths`` or a credential helper; ``None`` if none."""
         host = _normal_host(host)

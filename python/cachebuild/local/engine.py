@@ -299,10 +299,11 @@ def build(
         progress("cache: off")
     with _storage(fresh, progress) as root, tempfile.TemporaryDirectory(prefix="cachebuild-") as scratch:
         digest_file = Path(scratch) / "image-digest"
+        auth_file = config.for_buildah(Path(scratch))
         argvs = buildah.build_argv(
             spec,
             workspace=str(workspace),
-            auth_file=str(docker_config) if docker_config else "",
+            auth_file=str(auth_file or ""),
             tls_verify=tls_verify,
             digest_file=str(digest_file),
             storage_root=str(root / "root"),
