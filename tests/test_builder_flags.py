@@ -70,7 +70,7 @@ def test_buildah_build_flags_exist():
 
 def test_buildah_push_flags_exist_in_the_installed_buildah():
     help_text = subprocess.run(["buildah", "push", "--help"], capture_output=True, text=True, check=True).stdout
-    known = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) | {"--storage-driver"}  # a global flag
+    known = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) | {"--storage-driver", "--root", "--runroot"}  # global flags
     flags = emitted_flags(buildah.PROGRAM, 1)
     assert {"--digestfile", "--retry"} <= flags
     assert flags - known == set()

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workflow": ("cachebuild.commands.workflow", "print an Argo Workflow or Tekton PipelineRun for builds"),
     "build": ("cachebuild.commands.build", "build on this machine with buildah against a registry cache"),
     "registry": ("cachebuild.commands.registry", "start or stop the local docker-registry"),
+    "demo": ("cachebuild.commands.demo", "the main job: build examples/ cold, then --fresh from the remote cache"),
     "submit": ("cachebuild.commands.submit", "submit builds to Argo or Tekton, optionally wait for them"),
 }
 

@@ -21,6 +21,19 @@ LAYOUT = {
     "tls_verify": "true",
 }
 
+
+# Global flags, before the subcommand: the storage driver, and optionally a storage root of its own
+# (the local engine's ``--fresh`` builds start from an empty one, as a new CI pod would).
+def _global(subcommand: str) -> tuple[Arg | Lit, ...]:
+    return (
+        Lit("buildah"),
+        Arg("--storage-driver={storage_driver}"),
+        Arg("--root={storage_root}", optional=True),
+        Arg("--runroot={storage_runroot}", optional=True),
+        Lit(subcommand),
+    )
+
+
 _COMMON = (
     Arg("--authfile={auth_file}", optional=True),
     When("tls_verify", is_true=True, then=(), otherwise=(Lit("--tls-verify=false"),)),
@@ -38,7 +51,7 @@ PROGRAM = Program(
     commands=(
         Command(
             (
-                Arg("buildah", "--storage-driver={storage_driver}", "build"),
+                *_global("build"),
                 Lit("--layers"),
                 Arg("--isolation={isolation}"),
                 When(
@@ -69,7 +82,7 @@ PROGRAM = Program(
         ),
         Command(
             (
-                Arg("buildah", "--storage-driver={storage_driver}", "push"),
+                *_global("push"),
                 Arg("--digestfile={digest_file}"),
                 Arg("--retry={retries}"),
                 *_COMMON,

@@ -1,0 +1,347 @@
+"""Run a :class:`~cachebuild.spec.BuildSpec` on this machine with buildah, and say what the cache did.
+
+The argv is :func:`cachebuild.builders.buildah.build_argv` — ``build --layers --cache-from/--cache-to``
+then ``push`` per image — with this machine's layout: the workspace folder, the docker config as
+``--authfile``, ``--tls-verify=false`` for a registry on 127.0.0.1, and a layer store of our own
+under the cache dir (``--fresh``: a new empty one, removed afterwards, as a new CI pod would have).
+
+Before buildah starts:
+
+* a cache registry that does not answer → the build runs without the remote cache, and says so
+  (buildah itself would fail the build when it cannot push cache layers);
+* push access to every image repository and to the cache repository is checked through the
+  registry API, so wrong credentials fail in a second with a clear message, not after the build.
+
+buildah's output is parsed per Dockerfile step: ``STEP n/m: …``, then ``--> Cache pulled from
+remote REPO:KEY`` (the layer came from the cache repository), ``--> Using cache ID`` (the step was
+not run) or nothing (the step was built; ``--> Pushing cache`` exports it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cachebuild.builders import buildah
+from cachebuild.errors import SpecError
+from cachebuild.local import LocalError, cache_dir
+from cachebuild.local.distribution import DockerConfig, Registry, RegistryUnreachable, is_loopback
+from cachebuild.refs import ImageRef, parse_repository
+from cachebuild.spec import BuildSpec
+
+Progress = Callable[[str], None]
+
+_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+_USING_CACHE = re.compile(r"^--> Using cache ([0-9a-f]{64})")
+_PULLED = re.compile(r"^--> Cache pulled from remote (\S+)")
+_PUSHING = re.compile(r"^--> Pushing cache (\S+)")
+_IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
+_TERMINATE_SECONDS = 10.0
+
+
+class BuildInterrupted(LocalError):
+    """Ctrl-C (or SIGTERM) during the build: buildah was stopped; nothing is reported as built."""
+
+
+@dataclass
+class Step:
+    """One Dockerfile step as buildah ran it."""
+
+    number: int
+    total: int
+    instruction: str
+    stage: str = ""
+    cached: bool = False
+    remote: bool = False
+    """The layer was pulled from the cache repository (implies ``cached``)."""
+    exported: bool = False
+    seconds: float = 0.0
+
+    @property
+    def is_from(self) -> bool:
+        return self.instruction.upper().startswith("FROM ")
+
+    @property
+    def outcome(self) -> str:
+        if self.is_from:
+            return "base image"
+        if self.remote:
+            return "cached (remote)"
+        return "cached (local)" if self.cached else "built"
+
+
+@dataclass
+class BuildResult:
+    images: tuple[str, ...]
+    digest: str
+    image_id: str
+    steps: list[Step]
+    remote_cache: bool
+    """Whether the remote cache was used (``False`` when off or unreachable)."""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def layer_steps(self) -> list[Step]:
+        """The steps after ``FROM`` (the ones a cache can save)."""
+        return [s for s in self.steps if not s.is_from]
+
+    def summary(self) -> str:
+        steps = self.layer_steps
+        cached = sum(s.cached for s in steps)
+        remote = sum(s.remote for s in steps)
+        return (
+            f"{len(steps)} steps: {cached} from the cache ({remote} pulled from the remote cache), "
+            f"{len(steps) - cached} built; {self.seconds:.1f}s"
+        )
+
+
+def storage_dir() -> Path:
+    """The local engine's own buildah layer store (kept between builds unless ``--fresh``)."""
+    return cache_dir() / "storage"
+
+
+def _registry_hosts(refs: Sequence[ImageRef]) -> list[str]:
+    hosts = []
+    for ref in refs:
+        host = ref.domain or "docker.io"
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _repository_path(ref: ImageRef) -> str:
+    return ref.path if ref.domain else (ref.path if "/" in ref.path else f"library/{ref.path}")
+
+
+class _StepParser:
+    """Turns buildah's output lines into :class:`Step` records, telling ``progress`` as it goes."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.steps: list[Step] = []
+        self.image_id = ""
+        self.progress = progress
+        self._started = time.monotonic()
+
+    def _finish_current(self) -> None:
+        if self.steps and not self.steps[-1].seconds:
+            step = self.steps[-1]
+            step.seconds = time.monotonic() - self._started
+            self.progress(f"  [{step.number}/{step.total}] {step.outcome:<16} {step.seconds:5.1f}s")
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\n")
+        if m := _STEP.match(line):
+            self._finish_current()
+            stage = f"stage {m[1]}/{m[2]} " if m[1] else ""
+            step = Step(number=int(m[3]), total=int(m[4]), instruction=m[5], stage=stage)
+            self.steps.append(step)
+            self._started = time.monotonic()
+            shown = step.instruction if len(step.instruction) <= 90 else step.instruction[:87] + "..."
+            self.progress(f"  [{step.number}/{step.total}] {stage}{shown}")
+        elif self.steps and _PULLED.match(line):
+            self.steps[-1].remote = True
+        elif self.steps and _USING_CACHE.match(line):
+            self.steps[-1].cached = True
+        elif self.steps and _PUSHING.match(line):
+            self.steps[-1].exported = True
+        elif _IMAGE_ID.match(line):
+            self.image_id = "sha256:" + line
+
+    def close(self) -> None:
+        self._finish_current()
+
+
+@contextmanager
+def _storage(fresh: bool, progress: Progress) -> Iterator[Path]:
+    """The layer store for one build: ours, or with ``fresh`` a new empty one removed afterwards."""
+    if not fresh:
+        root = storage_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        yield root
+        return
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="fresh-", dir=cache_dir()))
+    progress(f"storage: a new empty layer store {root} (--fresh; removed afterwards)")
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(argv: list[str], on_line: Callable[[str], None], log: list[str]) -> int:
+    """Run buildah in its own session; Ctrl-C/SIGTERM stops it (SIGTERM, then SIGKILL) and raises."""
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,  # our Ctrl-C handling decides; buildah gets an orderly SIGTERM
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.append(line.rstrip("\n"))
+            on_line(line)
+        return process.wait()
+    except BaseException:
+        _stop_process_group(process)
+        raise
+
+
+def _stop_process_group(process: subprocess.Popen[str]) -> None:
+    for sig, wait in ((signal.SIGTERM, _TERMINATE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def check_context(spec: BuildSpec, workspace: Path) -> Path:
+    """The context folder inside ``workspace``; :class:`SpecError` when it or the Dockerfile is missing."""
+    if spec.git is not None:
+        return workspace
+    context = workspace / spec.context
+    if not context.is_dir():
+        raise SpecError("context", spec.context, f"no such folder in the workspace {workspace}")
+    if not (context / spec.dockerfile).is_file():
+        raise SpecError("dockerfile", spec.dockerfile, f"no such file in the context {context}")
+    return context
+
+
+def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tuple[BuildSpec, list[str]]:
+    """Check the registries before building: cache reachability (else build without it) and push access.
+
+    Returns the spec to build (``cache`` turned off when the cache registry does not answer) and notes.
+    """
+    notes: list[str] = []
+    clients: dict[str, Registry] = {}
+
+    def client(host: str) -> Registry:
+        if host not in clients:
+            clients[host] = Registry(host, config.credentials(host))
+        return clients[host]
+
+    if spec.cache:
+        cache_ref = parse_repository("cache_repo", spec.effective_cache_repo)
+        cache_host = _registry_hosts([cache_ref])[0]
+        try:
+            client(cache_host).ping()
+        except RegistryUnreachable as err:
+            note = f"cache: {err}; building WITHOUT the remote cache"
+            notes.append(note)
+            progress(note)
+            spec = dataclasses.replace(spec, cache=False)
+    targets = list(spec.image_refs)
+    if spec.cache:
+        targets.append(parse_repository("cache_repo", spec.effective_cache_repo))
+    checked = []
+    for ref in targets:
+        host = _registry_hosts([ref])[0]
+        repository = _repository_path(ref)
+        try:
+            client(host).check_push(repository)
+        except RegistryUnreachable as err:
+            raise LocalError(f"cannot push {ref}: {err}") from None
+        checked.append(f"{host}/{repository}")
+    progress("push access: " + ", ".join(dict.fromkeys(checked)))
+    return spec, notes
+
+
+def build(
+    spec: BuildSpec,
+    *,
+    workspace: Path,
+    docker_config: Path | None = None,
+    fresh: bool = False,
+    progress: Progress = print,
+    verbose: bool = False,
+) -> BuildResult:
+    """Build and push ``spec`` with buildah; the digest and what the cache did per step.
+
+    Raises :class:`SpecError` (context or Dockerfile missing), :class:`LocalError` (registry access,
+    a failed build or push, with buildah's last lines) or :class:`BuildInterrupted`.
+    """
+    started = time.monotonic()
+    spec.check_engine("buildah")
+    workspace = workspace.resolve()
+    check_context(spec, workspace)
+    if shutil.which("buildah") is None:
+        raise LocalError("buildah is not installed (apt-get install buildah; see scripts/setup.sh)")
+    config = DockerConfig.load(docker_config)
+    spec, notes = preflight(spec, config, progress)
+    hosts = _registry_hosts(spec.image_refs) + (
+        _registry_hosts([parse_repository("cache_repo", spec.effective_cache_repo)]) if spec.cache else []
+    )
+    tls_verify = "false" if any(is_loopback(h) for h in hosts) else "true"
+    if spec.cache:
+        progress(f"cache: {spec.effective_cache_repo} (--cache-from/--cache-to)")
+    elif not notes:
+        progress("cache: off")
+    with _storage(fresh, progress) as root, tempfile.TemporaryDirectory(prefix="cachebuild-") as scratch:
+        digest_file = Path(scratch) / "image-digest"
+        auth_file = config.for_buildah(Path(scratch))
+        argvs = buildah.build_argv(
+            spec,
+            workspace=str(workspace),
+            auth_file=str(auth_file or ""),
+            tls_verify=tls_verify,
+            digest_file=str(digest_file),
+            storage_root=str(root / "root"),
+            storage_runroot=str(root / "runroot"),
+        )
+        parser = _StepParser(progress)
+        log: list[str] = []
+
+        def on_build_line(line: str) -> None:
+            parser.feed(line)
+            if verbose:
+                progress("    | " + line.rstrip("\n"))
+
+        def on_push_line(line: str) -> None:
+            if verbose:
+                progress("    | " + line.rstrip("\n"))
+
+        try:
+            code = _run(argvs[0], on_build_line, log)
+            parser.close()
+            if code != 0:
+                raise LocalError(f"buildah build failed (exit {code}):\n" + "\n".join(log[-25:]))
+            digest = ""
+            for image, push_argv in zip(spec.images, argvs[1:], strict=True):
+                progress(f"pushing {image}")
+                push_log: list[str] = []
+                code = _run(push_argv, on_push_line, push_log)
+                if code != 0:
+                    raise LocalError(f"buildah push {image} failed (exit {code}):\n" + "\n".join(push_log[-15:]))
+                digest = digest_file.read_text().strip()
+        except KeyboardInterrupt:
+            raise BuildInterrupted("interrupted: buildah was stopped; the build did not complete") from None
+    return BuildResult(
+        images=spec.images,
+        digest=digest,
+        image_id=parser.image_id,
+        steps=parser.steps,
+        remote_cache=spec.cache,
+        notes=notes,
+        seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,257 @@
+"""The local engine with REAL buildah and a REAL docker-registry on 127.0.0.1 (started here).
+
+What a user sees: `cachebuild build` output per Dockerfile step, exit codes, error text; and what
+the registry holds (manifests read through the registry API).
+"""
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cachebuild.local import baseimage, registry
+from cachebuild.local.distribution import Registry
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+STEP_LINE = re.compile(r"^  \[(\d)/6\] (base image|built|cached \(remote\)|cached \(local\))\s+[0-9.]+s$", re.M)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("buildah") is None or shutil.which("docker-registry") is None,
+    reason="needs buildah and docker-registry (scripts/setup.sh installs them)",
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Every process of this module keeps its registry data and layer stores in a private cache dir."""
+    xdg = tmp_path_factory.mktemp("xdg")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(xdg)
+    yield xdg
+    if old is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def reg(env):
+    state = registry.start("tests", port=registry.free_port(), wipe=True)
+    yield state
+    registry.stop("tests")
+
+
+@pytest.fixture(scope="module")
+def base(reg):
+    return baseimage.push(Registry(reg.address))
+
+
+def workspace(tmp_path: Path, deps: str = "libalpha 30\nlibbeta 10\n") -> Path:
+    """A copy of examples/ with a small deps.txt (the same Dockerfile, less work)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(EXAMPLES, ws)
+    (ws / "deps.txt").write_text(deps)
+    return ws
+
+
+def cachebuild(*args, timeout=240):
+    print("$ cachebuild", *args, flush=True)
+    done = subprocess.run([sys.executable, "-m", "cachebuild", *args], capture_output=True, text=True, timeout=timeout)
+    print(done.stdout, done.stderr, flush=True)
+    return done
+
+
+def build(ws, image, base, *extra):
+    return cachebuild("build", "--workspace", str(ws), "--image", image, "--build-arg", f"BASE={base}", "--fresh", *extra)
+
+
+def steps(stdout: str) -> dict[int, str]:
+    return {int(n): outcome for n, outcome in STEP_LINE.findall(stdout)}
+
+
+def manifest(reg, image):
+    repo, tag = image.split("/", 1)[1].rsplit(":", 1)
+    return Registry(reg.address).manifest(repo, tag)
+
+
+@pytest.fixture(scope="module")
+def cold(reg, base, tmp_path_factory):
+    """One cold build (empty local store, empty cache repository) of the example."""
+    ws = workspace(tmp_path_factory.mktemp("cold"))
+    image = f"{reg.address}/t/app:cold"
+    done = build(ws, image, base)
+    assert done.returncode == 0, done.stderr
+    return ws, image, done
+
+
+def test_cold_build_builds_every_step_and_exports_the_cache(cold, reg):
+    _, image, done = cold
+    assert steps(done.stdout) == {1: "base image", 2: "built", 3: "built", 4: "built", 5: "built", 6: "built"}
+    assert "summary: 5 steps: 0 from the cache (0 pulled from the remote cache), 5 built;" in done.stdout
+    assert len(Registry(reg.address).tags("t/app/cache")) == 5  # one cache image per step, keyed by content
+
+
+def test_fresh_build_takes_every_step_from_the_remote_cache_and_yields_the_same_image(cold, reg, base):
+    ws, cold_image, cold_run = cold
+    image = f"{reg.address}/t/app:fresh"
+    done = build(ws, image, base)
+    assert done.returncode == 0, done.stderr
+    assert steps(done.stdout) == {1: "base image", **{n: "cached (remote)" for n in range(2, 7)}}
+    assert "summary: 5 steps: 5 from the cache (5 pulled from the remote cache), 0 built;" in done.stdout
+    image_id = re.search(r"^image id: (sha256:[0-9a-f]{64})$", done.stdout, re.M)[1]
+    assert f"image id: {image_id}" in cold_run.stdout
+    digest = re.search(r"^pushed: \S+@(sha256:[0-9a-f]{64})$", done.stdout, re.M)[1]
+    assert f"@{digest}" in cold_run.stdout
+    first, second = manifest(reg, cold_image), manifest(reg, image)
+    assert second["config"]["digest"] == first["config"]["digest"] == image_id
+    assert [layer["digest"] for layer in second["layers"]] == [layer["digest"] for layer in first["layers"]]
+    assert len(first["layers"]) == 5  # base + COPY deps + RUN + COPY src + RUN
+
+
+def test_a_changed_source_file_rebuilds_exactly_the_steps_from_its_copy_on(cold, reg, base, tmp_path):
+    ws = tmp_path / "changed"
+    shutil.copytree(cold[0], ws)
+    with open(ws / "src" / "main.sh", "a") as fh:
+        fh.write("# one changed line\n")
+    done = build(ws, f"{reg.address}/t/app:changed", base)
+    assert done.returncode == 0, done.stderr
+    # FROM, COPY deps.txt, RUN (the slow step) from the cache; COPY src/ and every step after it built.
+    assert steps(done.stdout) == {1: "base image", 2: "cached (remote)", 3: "cached (remote)", 4: "built", 5: "built", 6: "built"}
+
+
+def test_cache_registry_down_builds_without_cache_and_says_so(reg, base, tmp_path):
+    closed = registry.free_port()
+    ws = workspace(tmp_path, "libdown 5\n")
+    done = build(ws, f"{reg.address}/t/down:1", base, "--cache-repo", f"127.0.0.1:{closed}/t/down/cache")
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"note: cache: the registry 127.0.0.1:{closed} does not answer ([Errno 111] Connection refused); "
+        "building WITHOUT the remote cache"
+    ) in done.stdout
+    assert steps(done.stdout) == {1: "base image", 2: "built", 3: "built", 4: "built", 5: "built", 6: "built"}
+    assert re.search(rf"^pushed: {reg.address}/t/down:1@sha256:[0-9a-f]{{64}}$", done.stdout, re.M)
+
+
+def docker_config(path: Path, host: str, user: str, password: str) -> Path:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def auth_reg(env):
+    state = registry.start("tests-auth", port=registry.free_port(), htpasswd=registry.htpasswd_line("ci", "s3cret"), wipe=True)
+    yield state
+    registry.stop("tests-auth")
+
+
+def test_wrong_password_fails_with_a_clear_error_before_building(auth_reg, base, tmp_path):
+    ws = workspace(tmp_path)
+    config = docker_config(tmp_path / "config.json", auth_reg.address, "ci", "wrong")
+    done = build(ws, f"{auth_reg.address}/t/app:1", base, "--docker-config", str(config))
+    assert done.returncode == 1
+    assert done.stderr == f"cachebuild: error: no push access to {auth_reg.address}/t/app with the credentials given (HTTP 401)\n"
+    assert "[1/6]" not in done.stdout  # buildah never started
+    assert "wrong" not in done.stdout + done.stderr
+
+
+def test_no_credentials_for_a_registry_with_auth_fails_before_building(auth_reg, base, tmp_path):
+    config = tmp_path / "empty.json"
+    config.write_text("{}")
+    done = build(workspace(tmp_path), f"{auth_reg.address}/t/app:1", base, "--docker-config", str(config))
+    assert done.returncode == 1
+    assert done.stderr == f"cachebuild: error: no push access to {auth_reg.address}/t/app with no credentials (HTTP 401)\n"
+
+
+def test_right_password_builds_and_pushes_with_the_docker_config_as_authfile(auth_reg, reg, base, tmp_path):
+    config = docker_config(tmp_path / "config.json", auth_reg.address, "ci", "s3cret")
+    # the base image comes from the open registry; image and cache go to the one with auth
+    done = build(workspace(tmp_path, "libauth 3\n"), f"{auth_reg.address}/t/app:1", base, "--docker-config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert f"push access: {auth_reg.address}/t/app, {auth_reg.address}/t/app/cache" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    client = Registry(auth_reg.address, ("ci", "s3cret"))
+    assert client.manifest("t/app", "1")["config"]["digest"] in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--image", "127.0.0.1:5000/App:1"], "--image[0]: the repository path must be lower-case (got '127.0.0.1:5000/App:1')"),
+        (["--image", "127.0.0.1:5000/a:1", "--cache-ttl", "7 days"], "--cache-ttl: must be a Go duration such as 168h or 30m"),
+        (["--image", "127.0.0.1:5000/a:1", "--cache-repo", "127.0.0.1:5000/c:tag"], "--cache-repo: must be a repository"),
+        (["--image", "127.0.0.1:5000/a:1", "--dockerfile", "Nope"], "--dockerfile: no such file in the context"),
+        (["--image", "127.0.0.1:5000/a:1", "--context", "../up"], "--context: must not contain '..'"),
+        (["--image", "127.0.0.1:5000/a:1", "--warm-image", "x:1"], "--warm-image: only the kaniko engine has a warmer"),
+    ],
+)
+def test_bad_spec_input_is_a_field_named_error_and_exit_2(args, error, tmp_path):
+    done = cachebuild("build", "--workspace", str(workspace(tmp_path)), *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith("cachebuild: error: " + error)
+    assert done.stdout == ""
+
+
+def test_ctrl_c_stops_buildah_cleans_up_and_reports_no_success(reg, base, tmp_path, env):
+    ws = workspace(tmp_path, "libslow 1000000\n")  # the RUN step would take hours
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cachebuild", "build", "--workspace", str(ws), "--image", f"{reg.address}/t/slow:1"]
+        + ["--build-arg", f"BASE={base}", "--fresh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("  [3/6] RUN"):
+            break
+    time.sleep(1)  # buildah is inside the RUN step now
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    stdout = "".join(seen) + out
+    assert process.returncode == 130
+    assert err == "cachebuild: interrupted: buildah was stopped; the build did not complete\n"
+    assert "pushed:" not in stdout and "summary:" not in stdout
+    assert not list(env.glob("cachebuild/fresh-*"))  # the --fresh layer store is removed
+    leftovers = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_mentions(p, str(env))]
+    assert leftovers == []
+    assert Registry(reg.address).tags("t/slow") == []
+
+
+def _cmdline_mentions(proc: Path, text: str) -> bool:
+    try:
+        return text.encode() in (proc / "cmdline").read_bytes() and b"buildah" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_start_registry_starts_it_on_the_port_the_image_names(reg, base, tmp_path, env):
+    port = registry.free_port()
+    try:
+        done = cachebuild(
+            "build", "--start-registry", "--workspace", str(workspace(tmp_path, "libstart 3\n")),
+            "--image", f"127.0.0.1:{port}/t/app:1", "--build-arg", f"BASE={base}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"registry: started on 127.0.0.1:{port} (stop it with: cachebuild registry stop)\n")
+        assert registry.status().port == port  # still running for the user
+        assert Registry(f"127.0.0.1:{port}").tags("t/app") == ["1"]
+    finally:
+        registry.stop()
+
+
+def test_start_registry_needs_a_local_image_address(tmp_path):
+    done = cachebuild("build", "--start-registry", "--workspace", str(workspace(tmp_path)), "--image", "ghcr.io/org/app:1")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cachebuild: error: --image: with --start-registry the image must name 127.0.0.1:PORT/... (got 'ghcr.io/org/app:1')\n"
+    )

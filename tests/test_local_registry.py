@@ -1,0 +1,205 @@
+"""`cachebuild registry start|status|stop` (a REAL docker-registry), the demo, and the engine's pieces."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cachebuild import BuildSpec
+from cachebuild.builders import buildah
+from cachebuild.local import LocalError, engine, registry
+from cachebuild.local.distribution import AccessDenied, DockerConfig, Registry
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+needs_tools = pytest.mark.skipif(
+    shutil.which("buildah") is None or shutil.which("docker-registry") is None,
+    reason="needs buildah and docker-registry (scripts/setup.sh installs them)",
+)
+
+
+@pytest.fixture
+def xdg(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg"
+
+
+def cachebuild(*args, timeout=240):
+    print("$ cachebuild", *args, flush=True)
+    done = subprocess.run([sys.executable, "-m", "cachebuild", *args], capture_output=True, text=True, timeout=timeout)
+    print(done.stdout, done.stderr, flush=True)
+    return done
+
+
+@needs_tools
+def test_registry_start_status_stop_from_separate_processes(xdg):
+    port = registry.free_port()
+    started = cachebuild("registry", "start", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    data = xdg / "cachebuild" / "registry" / "default" / "data"
+    assert started.stdout.startswith(f"registry: running on 127.0.0.1:{port} (pid ")
+    assert f"; data {data})" in started.stdout
+    try:
+        Registry(f"127.0.0.1:{port}").check_push("team/app")  # open registry: anyone may push
+        status = cachebuild("registry", "status")
+        assert status.returncode == 0 and status.stdout.startswith(f"registry: running on 127.0.0.1:{port} ")
+        again = cachebuild("registry", "start")
+        assert again.returncode == 1 and "registry 'default' already runs on 127.0.0.1:" in again.stderr
+    finally:
+        stopped = cachebuild("registry", "stop")
+    assert stopped.stdout == f"registry: stopped (127.0.0.1:{port})\n"
+    assert cachebuild("registry", "status").stdout == "registry: not running\n"
+    assert cachebuild("registry", "stop").stdout == "registry: not running\n"
+    assert data.is_dir()  # the data stays for the next start
+
+
+@needs_tools
+def test_registry_with_htpasswd_refuses_wrong_credentials(xdg):
+    port = registry.free_port()
+    started = cachebuild("registry", "start", "--port", str(port), "--htpasswd", "ci:pa55")
+    assert started.returncode == 0, started.stderr
+    assert ", htpasswd auth;" in started.stdout and "pa55" not in started.stdout
+    try:
+        host = f"127.0.0.1:{port}"
+        Registry(host, ("ci", "pa55")).check_push("team/app")
+        with pytest.raises(AccessDenied, match=rf"^no push access to {host}/team/app with the credentials given \(HTTP 401\)$"):
+            Registry(host, ("ci", "nope")).check_push("team/app")
+        with pytest.raises(AccessDenied, match=r"with no credentials \(HTTP 401\)$"):
+            Registry(host).check_push("team/app")
+    finally:
+        registry.stop()
+
+
+def test_registry_start_rejects_a_port_in_use(xdg):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(LocalError, match=f"^port {port} on 127.0.0.1 is in use$"):
+            registry.start("busy", port=port)
+
+
+def test_bad_htpasswd_value_is_a_field_named_error(xdg):
+    done = cachebuild("registry", "start", "--htpasswd", "no-colon")
+    assert done.returncode == 2
+    assert done.stderr == "cachebuild: error: --htpasswd: must be USER:PASSWORD (got '<hidden>')\n"
+
+
+def test_docker_config_credentials_forms(tmp_path):
+    import base64
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub:pw:with:colons").decode()},
+                    "http://127.0.0.1:5000": {"username": "u", "password": "p"},
+                }
+            }
+        )
+    )
+    config = DockerConfig.load(path)
+    assert config.credentials("docker.io") == ("hub", "pw:with:colons")
+    assert config.credentials("127.0.0.1:5000") == ("u", "p")
+    assert config.credentials("ghcr.io") is None
+    path.write_text("{not json")
+    with pytest.raises(LocalError, match="is not valid JSON"):
+        DockerConfig.load(path)
+
+
+def test_the_engine_argv_is_the_builder_program_with_a_storage_root_of_its_own():
+    spec = BuildSpec("127.0.0.1:5000/app:1", cache_repo="127.0.0.1:5000/app/cache")
+    build, push = buildah.build_argv(
+        spec, workspace="/w", auth_file="", tls_verify="false", digest_file="/d", storage_root="/s/root", storage_runroot="/s/run"
+    )
+    assert build[:6] == ["buildah", "--storage-driver=vfs", "--root=/s/root", "--runroot=/s/run", "build", "--layers"]
+    assert push[:5] == ["buildah", "--storage-driver=vfs", "--root=/s/root", "--runroot=/s/run", "push"]
+    # without a storage root (the templates): buildah's default store, as before
+    assert buildah.build_argv(spec)[0][:3] == ["buildah", "--storage-driver=vfs", "build"]
+
+
+# buildah 1.28's output for a --fresh build from a remote cache (recorded), then a cold one.
+FRESH_OUTPUT = """\
+STEP 1/3: FROM 127.0.0.1:5111/base:1
+Trying to pull 127.0.0.1:5111/base:1...
+STEP 2/3: RUN make
+--> Cache pulled from remote 127.0.0.1:5111/app/cache:44434959e270d218154c3be4b1a58eb72634b38e58f68507f5ee9e339e27e964
+--> Using cache d7c320ad2e1490838d5b0b954077622738654406cdba5e4f7c679fd072bec288
+--> d7c320ad2e1
+STEP 3/3: COPY src/app.sh /app/app.sh
+--> Using cache 480fd8ee54a140e3cf5d4e47be2d6260a94469fde0fa59b67e88640634b57834
+--> Pushing cache 127.0.0.1:5111/app/cache:448bf28098f4763a2d03d9abebd070b12006e21cef235627819edddcba2fb0dd
+COMMIT 127.0.0.1:5111/app:1
+--> 480fd8ee54a
+Successfully tagged 127.0.0.1:5111/app:1
+480fd8ee54a140e3cf5d4e47be2d6260a94469fde0fa59b67e88640634b57834
+"""
+
+
+def test_step_parser_reads_buildah_cache_lines():
+    shown = []
+    parser = engine._StepParser(shown.append)
+    for line in FRESH_OUTPUT.splitlines(keepends=True):
+        parser.feed(line)
+    parser.close()
+    assert [(s.number, s.instruction, s.outcome, s.exported) for s in parser.steps] == [
+        (1, "FROM 127.0.0.1:5111/base:1", "base image", False),
+        (2, "RUN make", "cached (remote)", False),
+        (3, "COPY src/app.sh /app/app.sh", "cached (local)", True),
+    ]
+    assert parser.image_id == "sha256:480fd8ee54a140e3cf5d4e47be2d6260a94469fde0fa59b67e88640634b57834"
+    assert [re.sub(r"\s+[0-9.]+s$", "", line) for line in shown] == [
+        "  [1/3] FROM 127.0.0.1:5111/base:1",
+        "  [1/3] base image",
+        "  [2/3] RUN make",
+        "  [2/3] cached (remote)",
+        "  [3/3] COPY src/app.sh /app/app.sh",
+        "  [3/3] cached (local)",
+    ]
+
+
+@needs_tools
+def test_demo_builds_cold_then_fresh_from_the_remote_cache(xdg, tmp_path):
+    example = tmp_path / "example"
+    shutil.copytree(EXAMPLES, example)
+    (example / "deps.txt").write_text("libdemo 20\n")  # the same Dockerfile, less work
+    done = cachebuild("demo", "--example", str(example))
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\n\n")[-1]
+    assert re.fullmatch(
+        r"build +wall time +from cache +built\n"
+        r"cold +[0-9.]+s +0/5 +5\n"
+        r"--fresh +[0-9.]+s +5/5 +0\n"
+        r"--fresh / cold wall time: [0-9.]+\n"
+        r"same image \(image id and digest\): yes\n",
+        table,
+    ), table
+    assert "demo: base image 127.0.0.1:" in done.stdout
+    assert registry.status("demo") is None  # stopped afterwards
+    assert not list((xdg / "cachebuild").glob("fresh-*"))  # both layer stores removed
+
+
+def test_docker_config_with_bare_username_and_password_is_rewritten_for_buildah(tmp_path):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"username": "u", "password": "p"}}, "credsStore": ""}))
+    (tmp_path / "out").mkdir()
+    copy = DockerConfig.load(path).for_buildah(tmp_path / "out")
+    assert copy == tmp_path / "out" / "auth.json"
+    assert json.loads(copy.read_text())["auths"] == {"127.0.0.1:5000": {"auth": "dTpw"}}
+    assert copy.stat().st_mode & 0o777 == 0o600
+    path.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "dTpw"}}}))
+    assert DockerConfig.load(path).for_buildah(tmp_path) == path  # buildah reads it as it is
+
+
+def test_missing_workspace_is_a_field_named_error(tmp_path):
+    done = cachebuild("build", "--workspace", str(tmp_path / "nope"), "--image", "127.0.0.1:5000/a:1")
+    assert done.returncode == 2
+    assert done.stderr == f"cachebuild: error: --workspace: no such folder (got '{tmp_path / 'nope'}')\n"
