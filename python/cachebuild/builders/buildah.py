@@ -14,6 +14,8 @@ AUTH_FILE = "/cachebuild/docker/config.json"
 
 LAYOUT = {
     "storage_driver": "vfs",
+    "storage_root": "",  # buildah's own default storage; the local engine's --fresh gives an empty one
+    "storage_runroot": "",
     "isolation": "chroot",
     "retries": "3",
     "digest_file": "/tmp/cachebuild/image-digest",
