@@ -208,7 +208,7 @@ KANIKO_CASES = {
 }
 
 BUILDAH_BUILD = ["buildah", "--storage-driver=vfs", "build", "--layers", "--isolation=chroot"]
-BUILDAH_AUTH = ["--retry=3", "--authfile=/cachebuild/docker/config.json"]
+BUILDAH_AUTH = ["--retry=3"]  # no --authfile: no credentials file at /cachebuild/docker/config.json here
 
 
 def push(image):
@@ -323,6 +323,16 @@ def test_buildah_local_layout():
         "127.0.0.1:5000/app:1",
         "docker://127.0.0.1:5000/app:1",
     ]
+
+
+def test_buildah_authfile_only_when_the_credentials_file_exists(tmp_path):
+    config = tmp_path / "config.json"
+    spec = BuildSpec(IMG, cache=False)
+    build, push_ = buildah.build_argv(spec, auth_file=str(config))
+    assert not any(a.startswith("--authfile") for a in build + push_)
+    config.write_text('{"auths": {}}')
+    build, push_ = buildah.build_argv(spec, auth_file=str(config))
+    assert f"--authfile={config}" in build and f"--authfile={config}" in push_
 
 
 def test_kaniko_warmer_argv():

@@ -69,6 +69,18 @@ def test_launcher_runs_the_same_argv_as_python(tmp_path, shell, program, layout,
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.parametrize("exists", [True, False])
+def test_buildah_launcher_passes_authfile_only_when_it_exists(tmp_path, exists):
+    values = spec_values(BuildSpec(IMG), **_layout(buildah.LAYOUT, tmp_path))
+    (tmp_path / "out").mkdir()
+    if exists:
+        (tmp_path / "out" / "config.json").write_text("{}")
+    run = run_launcher(buildah.PROGRAM, env_for(values), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert normalise(run.argvs, tmp_path) == evaluate(buildah.PROGRAM, values)
+    assert any(a.startswith("--authfile=") for a in run.argvs[0]) is exists
+
+
 def test_buildkit_launcher_writes_digest_and_url_results(tmp_path):
     values = spec_values(BuildSpec([IMG, "registry.example.com/team/app:2"]), **_layout(buildkit.LAYOUT, tmp_path))
     env = env_for(values) | {"CB_URL_FILE": str(tmp_path / "url")}

@@ -37,7 +37,9 @@ def _global(subcommand: str) -> tuple[Arg | Lit, ...]:
 
 
 _COMMON = (
-    Arg("--authfile={auth_file}", optional=True),
+    # Only a credentials file that is there: buildah refuses a missing --authfile, and a template's
+    # credentials Secret is optional (anonymous pushes to an open registry).
+    When("auth_file", is_file=True, then=(Arg("--authfile={auth_file}"),)),
     When("tls_verify", is_true=True, then=(), otherwise=(Lit("--tls-verify=false"),)),
 )
 

@@ -16,6 +16,7 @@ their own placeholders (``{{inputs.parameters.image}}``, ``$(params.IMAGE)``) an
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,12 +85,16 @@ class Join:
 
 @dataclass(frozen=True)
 class When:
-    """``then`` when scalar ``key`` is set (non-empty, or ``true`` with ``is_true``), else ``otherwise``."""
+    """``then`` when scalar ``key`` is set, else ``otherwise``.
+
+    Set means non-empty; with ``is_true`` the value ``true``; with ``is_file`` a path to an existing file.
+    """
 
     key: str
     then: tuple[Item, ...]
     otherwise: tuple[Item, ...] = ()
     is_true: bool = False
+    is_file: bool = False
 
 
 Item = Lit | Arg | Each | Join | When
@@ -246,7 +251,10 @@ def _eval_items(items: Sequence[Item], values: Values) -> list[str]:
                 argv.extend(_format(f, values, {"joined": item.sep.join(entries)}) for f in item.forms)
         elif isinstance(item, When):
             value = values.get(item.key, "")
-            chosen = value == "true" if item.is_true else bool(value)
+            if item.is_file:
+                chosen = isinstance(value, str) and value != "" and os.path.isfile(value)
+            else:
+                chosen = value == "true" if item.is_true else bool(value)
             argv.extend(_eval_items(item.then if chosen else item.otherwise, values))
     return argv
 
@@ -312,7 +320,12 @@ def _sh_items(items: Sequence[Item], indent: str) -> list[str]:
             lines.append(f"{indent}unset IFS; set +f")
             lines.append(f'{indent}if [ -n "$cb_joined" ]; then {_append(item.forms)}; fi')
         elif isinstance(item, When):
-            test = f'[ "${{{env_name(item.key)}}}" = true ]' if item.is_true else f'[ -n "${{{env_name(item.key)}}}" ]'
+            var = env_name(item.key)
+            test = f'[ -n "${{{var}}}" ]'
+            if item.is_true:
+                test = f'[ "${{{var}}}" = true ]'
+            elif item.is_file:
+                test = f'[ -f "${{{var}}}" ]'
             lines.append(f"{indent}if {test}; then")
             lines.extend(_sh_items(item.then, indent + "  ") or [indent + "  :"])
             if item.otherwise:
