@@ -55,21 +55,7 @@ def manifest(args: argparse.Namespace, specs: list[BuildSpec]) -> dict[str, Any]
             kaniko_cache_size=args.kaniko_cache_size,
         )
     except SpecError as err:
-        raise _translate(err, from_specs_file=bool(getattr(args, "specs", None))) from None
+        from cachebuild.commands.spec_args import translate
+
+        raise translate(err, args, extra=_FLAGS) from None
     return w.to_dict()  # type: ignore[no-any-return]
-
-
-def _translate(err: SpecError, *, from_specs_file: bool) -> SpecError:
-    """Spec field names → the flag or ``--specs`` key the user wrote."""
-    from cachebuild.commands.spec_args import FIELDS
-
-    if err.field in _FLAGS:
-        return err.renamed(_FLAGS[err.field])
-    prefix, dot, rest = err.field.partition(".") if err.field.startswith("specs[") else ("", "", err.field)
-    if not from_specs_file:  # the flags make one spec: name the flag alone
-        prefix = dot = ""
-    head, bracket, tail = rest.partition("[")
-    if head in FIELDS:
-        flag, yaml_key = FIELDS[head]
-        return err.renamed(f"{prefix}{dot}{yaml_key if from_specs_file else flag}{bracket}{tail}")
-    return err

@@ -94,18 +94,32 @@ def _flag_defaults(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def translate(err: SpecError, args: argparse.Namespace, index: int) -> SpecError:
-    """A spec's error under the name the user wrote: ``specs[i].key`` with ``--specs``, else the flag."""
-    if getattr(args, "specs", None):
-        return _translate(err, f"specs[{index}].", yaml=True)
-    return _translate(err, "", yaml=False)
+def translate(
+    err: SpecError, args: argparse.Namespace, index: int | None = None, *, extra: Mapping[str, str] | None = None
+) -> SpecError:
+    """A spec's error under the name the user wrote it by: ``specs[i].key`` with ``--specs``, else the flag.
+
+    ``err.field`` may carry its own ``specs[i].`` prefix (errors about one of several specs);
+    ``index`` gives it otherwise. ``extra`` maps fields that are not spec fields to their flags.
+    """
+    from_file = bool(getattr(args, "specs", None))
+    field = err.field
+    prefix = f"specs[{index}]." if index is not None else ""
+    if field.startswith("specs[") and "]." in field:
+        head, _, field = field.partition("].")
+        prefix = head + "]."
+    head, sep, tail = field.partition("[")
+    if extra and head in extra:
+        return err.renamed(extra[head] + sep + tail)
+    if head not in FIELDS:
+        return err
+    return _translate(err.renamed(field), prefix if from_file else "", yaml=from_file)
 
 
 def _translate(err: SpecError, prefix: str, yaml: bool) -> SpecError:
     head, sep, tail = err.field.partition("[")
     flag, yaml_key = FIELDS.get(head, (f"--{head.replace('_', '-')}", head.replace("_", "-")))
-    name = yaml_key if yaml else flag
-    return err.renamed(f"{prefix}{name}{sep}{tail}")
+    return err.renamed(f"{prefix}{yaml_key if yaml else flag}{sep}{tail}")
 
 
 def spec_from_mapping(item: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> BuildSpec:

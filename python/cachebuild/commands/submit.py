@@ -67,20 +67,19 @@ def _argo_builds(args: argparse.Namespace) -> list[Any]:
     token = args.token or os.environ.get("ARGO_TOKEN")
     verify: bool | str = False if args.insecure_skip_verify else (args.ca_bundle or True)
     client = ArgoClient(args.argo_server, token=token, namespace=args.namespace or "argo", verify=verify)
-    retry = Retry.within(min(args.timeout, 300))
+    deadline = min(args.timeout, 300)
     if args.from_template:
-        from cachebuild import argo
         from cachebuild.commands.spec_args import specs_from_args, translate
         from cachebuild.errors import SpecError
+        from cachebuild.submit import submit_argo_templates
 
-        submissions = []
-        for i, spec in enumerate(specs_from_args(args)):
-            try:
-                submissions.append(argo.template_submission(spec, args.engine))
-            except SpecError as err:
-                raise translate(err, args, i) from None
-        return [client.submit_template(name, params, retry=retry) for name, params in submissions]
-    return [client.create(workflow_command.manifest(args), retry=retry)]
+        try:
+            return submit_argo_templates(
+                client, specs_from_args(args), args.engine, cluster_scope=args.cluster_scope, create_deadline=deadline
+            )
+        except SpecError as err:
+            raise translate(err, args) from None
+    return [client.create(workflow_command.manifest(args), retry=Retry.within(deadline))]
 
 
 def _tekton_builds(args: argparse.Namespace) -> list[Any]:

@@ -1,11 +1,14 @@
 """Submit builds from Python: to Argo through Hera's ``WorkflowsService``, to Tekton through ``kubernetes``.
 
->>> from cachebuild import BuildSpec
->>> from cachebuild.submit import ArgoClient
->>> client = ArgoClient("https://argo.example.com", token=token, namespace="ci")   # doctest: +SKIP
->>> build = client.create(argo.workflow_manifest([spec], engine="kaniko"), retry=Retry.within(60))  # doctest: +SKIP
->>> result = build.wait(timeout=1800)                                                 # doctest: +SKIP
->>> result.images[0].digest                                                           # doctest: +SKIP
+.. code-block:: python
+
+    from cachebuild import BuildSpec
+    from cachebuild.submit import ArgoClient, submit_argo_workflow
+
+    client = ArgoClient("https://argo.example.com:2746", token=os.environ["ARGO_TOKEN"], namespace="ci")
+    build = submit_argo_workflow(client, [BuildSpec("registry.example.com/team/app:1.0")], "kaniko")
+    result = build.wait(timeout=1800, on_progress=lambda status, elapsed: print(status.phase, elapsed))
+    print(result.phase, [(i.url, i.digest) for i in result.images])
 
 Every wait has a deadline; ``Pending`` and an empty status are not finished; dropped connections,
 429 and 5xx answers are retried with backoff inside the deadline; 401/403/404 are reported at once
@@ -13,6 +16,7 @@ with what to check. A create is never duplicated by a retry.
 """
 
 from cachebuild.submit.argo import ArgoBuild, ArgoClient
+from cachebuild.submit.builds import submit_argo_templates, submit_argo_workflow, submit_tekton
 from cachebuild.submit.common import BuildStatus, BuildTimeout, ImageResult, Retry, SubmitError
 from cachebuild.submit.tekton import TektonBuild, TektonClient
 
@@ -26,4 +30,7 @@ __all__ = [
     "SubmitError",
     "TektonBuild",
     "TektonClient",
+    "submit_argo_templates",
+    "submit_argo_workflow",
+    "submit_tekton",
 ]

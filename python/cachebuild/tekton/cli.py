@@ -30,13 +30,11 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 def manifest(args: argparse.Namespace, specs: list[BuildSpec]) -> dict[str, Any]:
     """The PipelineRun for ``specs``: Tasks by the git resolver (``--ref``) or embedded (``--inline``)."""
-    from cachebuild.commands.spec_args import FIELDS
+    from cachebuild.commands.spec_args import translate
     from cachebuild.tekton.pipelines import TaskOrigin, pipeline_run
 
     origin = TaskOrigin("inline" if args.inline else "git", args.tekton_git_url, args.tekton_git_revision)
     try:
         return pipeline_run(specs, args.engine, origin, namespace=args.namespace, service_account=args.tekton_service_account)
     except SpecError as err:
-        head, sep, tail = err.field.partition("[")
-        flag = FIELDS[head][0] if head in FIELDS else f"--{head.replace('_', '-')}"
-        raise err.renamed(f"{flag}{sep}{tail}") from None
+        raise translate(err, args) from None
