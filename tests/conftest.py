@@ -3,5 +3,25 @@
 import os
 from pathlib import Path
 
+import pytest
+
+from support.fake_servers import FakeArgoServer, FakeKubeServer
+
 PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_DIR, os.environ.get("PYTHONPATH")) if p)
+
+
+@pytest.fixture
+def argo():
+    """A strict fake Argo Server on 127.0.0.1 (namespace ``argo``)."""
+    server = FakeArgoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kube():
+    """A strict fake Kubernetes API on 127.0.0.1 serving tekton.dev/v1 (namespaces ``default``, ``ci``)."""
+    server = FakeKubeServer().start()
+    yield server
+    server.stop()

@@ -4,16 +4,12 @@ then execute with recording programs in place of the builders (see support/launc
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.launcher import PROGRAM_NAMES, RECORDER, normalise
+from support.launcher import normalise, run_script
 
 _ARRAY = re.compile(r"\$\(params\.([A-Z_]+)\[\*\]\)")
 _REF = re.compile(r"\$\((params\.[A-Z_]+|workspaces\.[a-z]+\.(?:path|bound)|results\.[A-Z_]+\.path)\)")
@@ -76,25 +72,7 @@ def run_step(task: dict[str, Any], params: dict[str, Any], tmp: Path, shell: str
     # Constant paths outside the test folder go into it (output files, the credentials link).
     env = {k: v.replace("/tmp/cachebuild/", f"{tmp}/out/") for k, v in env.items()}
     env["CB_CREDENTIALS_LINK"] = str(tmp / "link" / "config.json")
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for name in PROGRAM_NAMES:
-        path = bin_dir / name
-        path.write_text(RECORDER.format(python=sys.executable))
-        path.chmod(0o755)
-    log = tmp / "argv.log"
-    log.write_text("")
     command = step["command"]
     assert command[1:2] == ["-c"] and command[3:] == ["cachebuild"], command
-    script = command[2].replace('"/kaniko/', f'"{bin_dir}/')
-    sh = ["busybox", "sh"] if shell == "busybox" else [shell]
-    proc = subprocess.run(
-        [*sh, "-c", script, "cachebuild", *args],
-        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CB_TEST_LOG": str(log), **env},
-        capture_output=True,
-        text=True,
-        cwd=tmp,
-        timeout=60,
-    )
-    argvs = [json.loads(line) for line in log.read_text().splitlines()]
-    return StepRun(proc.returncode, normalise(argvs, tmp), proc.stderr, tmp)
+    run = run_script(command[2], env, tmp, shell, args)
+    return StepRun(run.returncode, normalise(run.argvs, tmp), run.stderr, tmp)

@@ -16,24 +16,10 @@ from cachebuild.submit import (
     submit_argo_workflow,
     submit_tekton,
 )
-from support.fake_servers import FakeArgoServer, FakeKubeServer, fake_digest
+from support.fake_servers import fake_digest
 from support.schemas import ROOT
 
 SPECS = [BuildSpec(f"registry.example.com/team/svc{i}:1", context=f"svc{i}", workspace_pvc="src") for i in range(3)]
-
-
-@pytest.fixture
-def argo():
-    server = FakeArgoServer(namespace="ci").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def kube():
-    server = FakeKubeServer().start()
-    yield server
-    server.stop()
 
 
 def digests(result):
@@ -46,7 +32,7 @@ EXPECTED = sorted((s.image, fake_digest(s.image)) for s in SPECS)
 @pytest.mark.parametrize("engine", ["buildkit", "kaniko", "buildah"])
 @pytest.mark.parametrize("inline", [False, True])
 def test_argo_workflow_for_many_specs(argo, engine, inline):
-    client = ArgoClient(argo.url, token=argo.token, namespace="ci")
+    client = ArgoClient(argo.url, token=argo.token, namespace="argo")
     build = submit_argo_workflow(client, SPECS, engine, inline=inline)
     result = build.wait(30, poll_interval=0.01)
     assert result.succeeded and digests(result) == EXPECTED
@@ -61,7 +47,7 @@ def test_argo_workflow_for_many_specs(argo, engine, inline):
 def test_argo_installed_templates_one_workflow_per_spec(argo):
     for name in ("kaniko-build", "buildkit-build"):
         argo.install(yaml.safe_load((ROOT / "workflows" / f"{name}.yaml").read_text()))
-    client = ArgoClient(argo.url, token=argo.token, namespace="ci")
+    client = ArgoClient(argo.url, token=argo.token, namespace="argo")
     specs = [BuildSpec(s.images, context=s.context, workspace_pvc="src", kaniko_cache_pvc="kaniko-cache") for s in SPECS]
     builds = submit_argo_templates(client, specs, "kaniko")
     assert len(builds) == len(argo.objects) == 3
@@ -70,7 +56,7 @@ def test_argo_installed_templates_one_workflow_per_spec(argo):
 
 
 def test_argo_templates_need_existing_pvcs_named_per_spec(argo):
-    client = ArgoClient(argo.url, token=argo.token, namespace="ci")
+    client = ArgoClient(argo.url, token=argo.token, namespace="argo")
     specs = [SPECS[0], BuildSpec("registry.example.com/team/x:1")]
     with pytest.raises(SpecError) as caught:
         submit_argo_templates(client, specs, "buildkit")

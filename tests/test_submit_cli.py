@@ -8,25 +8,11 @@ import pytest
 import yaml
 
 from cachebuild.cli import main
-from support.fake_servers import FakeArgoServer, FakeKubeServer, Fault, fake_digest
+from support.fake_servers import Fault, fake_digest
 from support.schemas import ROOT
 
 IMG = "registry.example.com/team/app:1.0"
 IMG2 = "registry.example.com/team/worker:1.0"
-
-
-@pytest.fixture
-def argo():
-    server = FakeArgoServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def kube():
-    server = FakeKubeServer().start()
-    yield server
-    server.stop()
 
 
 def submit(*args, env=None):

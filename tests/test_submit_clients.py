@@ -7,7 +7,7 @@ import pytest
 from cachebuild.submit.argo import ArgoClient
 from cachebuild.submit.common import SUBMISSION_LABEL, BuildTimeout, Retry, SubmitError
 from cachebuild.submit.tekton import TektonClient
-from support.fake_servers import FakeArgoServer, FakeKubeServer, Fault, fake_digest
+from support.fake_servers import Fault, fake_digest
 
 IMAGES = ["registry.example.com/team/a:1", "registry.example.com/team/b:1"]
 
@@ -30,20 +30,6 @@ def simple_workflow():
         "metadata": {"generateName": "cachebuild-"},
         "spec": {"entrypoint": "main", "templates": [{"name": "main", "dag": {"tasks": tasks}}, build]},
     }
-
-
-@pytest.fixture
-def argo():
-    server = FakeArgoServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def kube():
-    server = FakeKubeServer().start()
-    yield server
-    server.stop()
 
 
 def fast(timeout=10.0):

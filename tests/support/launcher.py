@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,8 @@ def env_for(values: Mapping[str, Value]) -> dict[str, str]:
     return {env_name(k): "\n".join(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-def run_launcher(program: Program, env: Mapping[str, str], tmp: Path, shell: str = "dash") -> Run:
+def run_script(script: str, env: Mapping[str, str], tmp: Path, shell: str = "dash", args: Sequence[str] = ()) -> Run:
+    """Run ``sh -c script cachebuild ARGS…`` with the recorders first on PATH; returns the recorded argv."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name in PROGRAM_NAMES:
@@ -53,10 +54,10 @@ def run_launcher(program: Program, env: Mapping[str, str], tmp: Path, shell: str
         path.chmod(0o755)
     log = tmp / "argv.log"
     log.write_text("")
-    script = compile_sh(program).replace('"/kaniko/', f'"{bin_dir}/')
-    argv = ["busybox", "sh", "-c", script, "cachebuild"] if shell == "busybox" else [shell, "-c", script, "cachebuild"]
+    script = script.replace('"/kaniko/', f'"{bin_dir}/')
+    sh = ["busybox", "sh"] if shell == "busybox" else [shell]
     proc = subprocess.run(
-        argv,
+        [*sh, "-c", script, "cachebuild", *args],
         env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CB_TEST_LOG": str(log), **env},
         capture_output=True,
         text=True,
@@ -65,6 +66,11 @@ def run_launcher(program: Program, env: Mapping[str, str], tmp: Path, shell: str
     )
     argvs = [json.loads(line) for line in log.read_text().splitlines()]
     return Run(proc.returncode, argvs, proc.stderr)
+
+
+def run_launcher(program: Program, env: Mapping[str, str], tmp: Path, shell: str = "dash") -> Run:
+    """Run ``program``'s launcher (what a template ships) with ``env``."""
+    return run_script(compile_sh(program), env, tmp, shell)
 
 
 def normalise(argvs: list[list[str]], tmp: Path) -> list[list[str]]:
