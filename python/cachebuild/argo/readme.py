@@ -188,7 +188,7 @@ def _outputs(template: dict[str, Any]) -> list[str]:
     lines = table(["output parameter", "read from", "description"], rows)
     lines += [
         "",
-        "Each has the default `\"\"`, so a caller that reads it never breaks on a missing file. Read them as "
+        'Each has the default `""`, so a caller that reads it never breaks on a missing file. Read them as '
         "`{{tasks.NAME.outputs.parameters.image-digest}}` (DAG) or `{{steps.NAME.outputs.parameters.image-digest}}` "
         "(Steps).",
     ]
@@ -309,8 +309,7 @@ def readme() -> str:
         "",
         *fenced("python", HERA_EXAMPLE),
         "",
-        '`argo.workflow(specs, "kaniko")` makes a complete Workflow for one or many specs (volume claims '
-        "included).",
+        '`argo.workflow(specs, "kaniko")` makes a complete Workflow for one or many specs (volume claims included).',
         "",
         "## From the command line",
         "",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from cachebuild.catalog import dump_yaml
-from cachebuild.spec import BuildSpec
 from cachebuild.markdown import cell, code, default_cell, fenced, table
+from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDAH, BUILDKIT, KANIKO_BUILD, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
 
