@@ -3,6 +3,7 @@
 * ``workflows/<task>.yaml``: the WorkflowTemplate, ``workflows/<task>-cluster.yaml``: the same as a
   ClusterWorkflowTemplate;
 * ``workflows/kustomization.yaml``: ``kubectl apply -k workflows/`` installs all of them;
+* ``workflows/README.md``: the user documentation (:mod:`cachebuild.argo.readme`);
 * ``workflows/examples/``: Workflows printed by :func:`cachebuild.argo.workflow` (by reference,
   cluster-scoped, inline, many images).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachebuild.argo.compose import workflow
+from cachebuild.argo.readme import readme
 from cachebuild.argo.templates import TEMPLATES, VERSION, BuildTemplate, workflow_template
 from cachebuild.builders import WORKSPACE, kaniko
 from cachebuild.spec import BuildSpec
@@ -75,6 +77,7 @@ def files() -> dict[str, str]:
     ]
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
     out[f"{FOLDER}/kustomization.yaml"] = dump_yaml(kustomization)
+    out[f"{FOLDER}/README.md"] = readme()
     return out
 
 

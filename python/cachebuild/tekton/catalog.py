@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cachebuild.catalog import dump_yaml
+from cachebuild.markdown import cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
-from cachebuild.tekton.pipelines import TaskOrigin, pipeline_run, task_run
+from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDAH, BUILDKIT, KANIKO_BUILD, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
 
 _REGISTRY = "registry.example.com/team"
@@ -56,17 +57,19 @@ def _e2e(task: TaskDef) -> dict[str, Any]:
 
 
 def _param_rows(task: TaskDef) -> list[str]:
-    rows = ["| name | type | default | description |", "|---|---|---|---|"]
+    rows = []
     for p in task.params:
-        if p.default is None:
-            default = "(required)"
-        elif isinstance(p.default, list):
-            default = "`[]`"
-        else:
-            default = f"`{p.default}`" if p.default else '`""`'
         note = task.param_notes.get(p.name, "")
-        rows.append(f"| `{p.name}` | {p.type} | {default} | {p.description}{' ' + note if note else ''} |")
-    return rows
+        rows.append([code(p.name), p.type, default_cell(p.default), cell(p.description + (" " + note if note else ""))])
+    return table(["name", "type", "default", "description"], rows)
+
+
+GIT_URL_NOTE = (
+    f"The git resolver `url` in these examples, `{DEFAULT_GIT_URL}`, is a placeholder (the project's public "
+    "repository is not known yet): **replace it with the URL of your clone or fork of cachebuild**, and `revision` "
+    f"(`{DEFAULT_GIT_REVISION}`) with a tag or commit of it. `cachebuild workflow --on tekton --tekton-git-url URL "
+    "--tekton-git-revision REV` prints PipelineRuns that use yours."
+)
 
 
 def readme(task: TaskDef) -> str:
@@ -83,11 +86,18 @@ def readme(task: TaskDef) -> str:
             warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
         )
     run = dump_yaml(task_run(spec, task), header=False)
+    chain_intro = (
+        "kaniko-warm, then kaniko-build, sharing the `cache` workspace (a PVC: an emptyDir does not cross Pods); "
+        "the same git resolver `url` placeholder:"
+        if task.engine == "kaniko"
+        else "A PipelineRun with an embedded Pipeline that runs the Task (the same git resolver `url` placeholder):"
+    )
     chain = dump_yaml(_samples(task)[next(iter(_samples(task)))], header=False)
     workspaces = [
         f"- `{w['name']}`{' (optional, read-only)' if w.get('optional') else ''}: {w['description']}"
         for w in manifest["spec"]["workspaces"]
     ]
+    arrays = ", ".join(code(name) for name, _ in task.arrays)
     results = [f"- `{r['name']}`: {r['description']}" for r in manifest["spec"].get("results", [])] or ["None."]
     lines = [
         f"# {task.name}",
@@ -98,9 +108,9 @@ def readme(task: TaskDef) -> str:
         "",
         "## Install",
         "",
-        "```sh",
-        f"kubectl apply -f {task_path(task)}",
-        "```",
+        "From a clone of cachebuild:",
+        "",
+        *fenced("sh", f"kubectl apply -f {task_path(task)}"),
         "",
         "or reference it with the git resolver (below).",
         "",
@@ -108,7 +118,7 @@ def readme(task: TaskDef) -> str:
         "",
         *_param_rows(task),
         "",
-        "Array params (`BUILD_ARGS`, `EXTRA_ARGS`, …) reach the step as `args`, each item exactly one argument; "
+        f"Array params ({arrays}) reach the step as `args`, each item exactly one argument; "
         "string params reach it as `env`. No param is ever part of a script. An array item must not contain a "
         "newline or start with `--cachebuild-array=`.",
         "",
@@ -129,15 +139,15 @@ def readme(task: TaskDef) -> str:
         "",
         "## TaskRun",
         "",
-        "```yaml",
-        run.rstrip(),
-        "```",
+        GIT_URL_NOTE,
         "",
-        "## Pipeline (git resolver)",
+        *fenced("yaml", run),
         "",
-        "```yaml",
-        chain.rstrip(),
-        "```",
+        "## PipelineRun (Tasks from the git resolver)",
+        "",
+        chain_intro,
+        "",
+        *fenced("yaml", chain),
         "",
         "## Tests",
         "",

@@ -17,7 +17,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "--tekton-git-url",
         default=DEFAULT_GIT_URL,
         metavar="URL",
-        help=f"git resolver: repository of the Tasks (default {DEFAULT_GIT_URL})",
+        help=f"git resolver: your clone or fork of cachebuild, which holds tasks/ (default {DEFAULT_GIT_URL}, a placeholder)",
     )
     group.add_argument(
         "--tekton-git-revision",

@@ -259,7 +259,10 @@ BUILDKIT = TaskDef(
         f"{buildkit.RUN_AS} without `privileged: true`, but it creates user namespaces and mounts, which the default "
         "seccomp and AppArmor profiles block: the step sets `seccompProfile` and `appArmorProfile` to `Unconfined` "
         f"(and `BUILDKITD_FLAGS={buildkit.BUILDKITD_FLAGS}`), and the `baseline` level forbids Unconfined profiles. "
-        "`appArmorProfile` needs Kubernetes 1.30 or later."
+        "`appArmorProfile` needs Kubernetes 1.30 or later; on an older cluster the field is dropped, so add the "
+        f"annotation `container.apparmor.security.beta.kubernetes.io/step-{STEP}: unconfined` to the TaskRun's (or the "
+        "PipelineRun's) `metadata.annotations` (Tekton copies them to the Pod; the step's container is "
+        f"`step-{STEP}`). Nodes without AppArmor need neither."
     ),
     security_context=_BUILDKIT_SECURITY,
     extra_env={"BUILDKITD_FLAGS": buildkit.BUILDKITD_FLAGS},
