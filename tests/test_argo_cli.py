@@ -68,15 +68,31 @@ def test_flags_print_a_valid_workflow(engine, mode):
     }
 
 
+def test_buildkit_images_sharing_one_cache_ref_are_refused(tmp_path):
+    specs = tmp_path / "specs.yaml"
+    specs.write_text("- image: registry.example.com/team/api:1\n- image: registry.example.com/team/web:1\n")
+    with pytest.raises(SpecError) as caught:
+        manifest("--specs", str(specs), "--cache-repo", "registry.example.com/cache/all", "--workspace-pvc", "src")
+    assert caught.value.field == "specs[1].cache-tag"
+    assert "specs[0] builds another image into the same BuildKit cache registry.example.com/cache/all:buildcache" in str(
+        caught.value
+    )
+    # kaniko and buildah key cached layers by content: one shared cache repository is fine there
+    manifest("--specs", str(specs), "--cache-repo", "registry.example.com/cache/all", "--workspace-pvc", "src",
+             "--engine", "buildah")  # fmt: skip
+
+
 def test_specs_file_builds_many_images_in_one_workflow_with_flag_defaults(tmp_path):
     specs = tmp_path / "specs.yaml"
     specs.write_text(
         textwrap.dedent("""\
         - image: registry.example.com/team/api:1.0
           context: api
+          cache-tag: api
           build-args: {GO_VERSION: "1.23"}
         - image: [registry.example.com/team/web:1.0, registry.example.com/team/web:latest]
           context: web
+          cache-tag: web
           platforms: [linux/arm64]
         """)
     )
@@ -87,7 +103,7 @@ def test_specs_file_builds_many_images_in_one_workflow_with_flag_defaults(tmp_pa
     calls = task_calls(m)
     assert [c["name"] for c in calls] == ["build-0", "build-1"]
     assert params(calls[0]) == {"image": "registry.example.com/team/api:1.0", "context": "api",
-                                "cache-repo": "registry.example.com/cache/all",
+                                "cache-repo": "registry.example.com/cache/all", "cache-tag": "api",
                                 "build-args": "GO_VERSION=1.23", "workspace-pvc": "src"}  # fmt: skip
     assert params(calls[1])["platforms"] == "linux/arm64"
     assert all(c["templateRef"]["clusterScope"] is True for c in calls)

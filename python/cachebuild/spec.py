@@ -8,7 +8,7 @@ Invalid input raises :class:`~cachebuild.errors.SpecError` naming the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal, get_args
 
@@ -308,3 +308,27 @@ class BuildSpec:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def check_batch(specs: Sequence[BuildSpec], engine: str) -> None:
+    """Input that is only wrong together, in one Workflow or PipelineRun.
+
+    BuildKit keeps one cache manifest per ``cache_repo:cache_tag``: builds of different images
+    exporting to the same one overwrite each other's cache on every run (a ``--cache-repo`` flag
+    given as the default for every ``--specs`` item does that).
+    """
+    if engine != "buildkit":
+        return
+    first: dict[tuple[str, str], int] = {}
+    for i, spec in enumerate(specs):
+        if not spec.cache:
+            continue
+        key = (spec.effective_cache_repo, spec.cache_tag)
+        j = first.setdefault(key, i)
+        if spec.image_refs[0].repository != specs[j].image_refs[0].repository:
+            raise SpecError(
+                f"specs[{i}].cache_tag",
+                spec.cache_tag,
+                f"specs[{j}] builds another image into the same BuildKit cache {key[0]}:{key[1]}; each would "
+                "overwrite the other's: give each image its own cache_repo or cache_tag",
+            )

@@ -19,7 +19,7 @@ from hera.workflows import DAG, Parallel, Step, Steps, Task, Workflow, models
 from cachebuild.argo.templates import BUILDAH_BUILD, BUILDKIT_BUILD, KANIKO_BUILD, KANIKO_WARM, BuildTemplate, container
 from cachebuild.builders import kaniko, spec_values
 from cachebuild.errors import SpecError
-from cachebuild.spec import BuildSpec, Engine
+from cachebuild.spec import BuildSpec, Engine, check_batch
 
 WORKSPACE_CLAIM = "workspace"
 KANIKO_CACHE_CLAIM = "kaniko-cache"
@@ -184,6 +184,7 @@ def workflow(
         raise SpecError("specs", [], "at least one build spec is required")
     if engine not in BUILD_TEMPLATES:
         raise SpecError("engine", engine, f"must be one of {', '.join(BUILD_TEMPLATES)}")
+    check_batch(items, engine)
     build = BUILD_TEMPLATES[engine]
     claims = []
     if any(s.workspace_pvc is None for s in items):
