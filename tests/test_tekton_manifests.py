@@ -190,6 +190,8 @@ def test_cli_prints_a_valid_pipeline_run():
             "ci",
             "--build-arg",
             "A=1",
+            "--warm-image",
+            "docker.io/library/debian:12",
         ]
     )
     run = cli.manifest(args, specs_from_args(args))

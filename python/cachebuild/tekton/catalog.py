@@ -30,6 +30,7 @@ def _sample_spec(engine: str) -> BuildSpec:
         docker_config_secret=_SECRET_NAME,
         workspace_pvc="app-source",
         kaniko_cache_pvc="kaniko-cache" if engine == "kaniko" else None,
+        warm_images=("docker.io/library/python:3.12-slim",) if engine == "kaniko" else (),
         cache_ttl="168h" if engine != "buildkit" else None,
     )
 

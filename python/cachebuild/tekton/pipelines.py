@@ -10,6 +10,7 @@ Fields: https://tekton.dev/docs/pipelines/pipelines/ , /pipelineruns/ , /taskrun
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,29 +82,41 @@ def param_values(task: TaskDef, spec: BuildSpec) -> list[dict[str, Any]]:
 
 
 def chain(spec: BuildSpec, engine: str) -> list[TaskDef]:
-    """The Tasks that build ``spec``: a kaniko build is warmed first when there is something to warm."""
+    """The Tasks that build ``spec``: a kaniko build is warmed first when the spec names ``warm_images`` (as on Argo)."""
     spec.check_engine(engine)
     build = BUILD_TASK[engine]
-    if engine == "kaniko" and (spec.warm_images or spec.git is None):
+    if engine == "kaniko" and spec.warm_images:
         return [KANIKO_WARM, build]
     return [build]
 
 
 @dataclass(frozen=True)
 class _Bindings:
-    """The workspace names one spec's tasks use in a Pipeline, and their PipelineRun bindings."""
+    """The workspace names one spec's tasks use in a Pipeline, and the PipelineRun bindings it adds."""
 
     names: dict[str, str]
     bindings: list[dict[str, Any]]
 
 
-def _bindings(spec: BuildSpec, engine: str, suffix: str) -> _Bindings:
-    names = {SOURCE: SOURCE + suffix}
+def _bindings(spec: BuildSpec, engine: str, suffix: str, shared: dict[str, str]) -> _Bindings:
+    """Builds that use the same PVC or Secret share one workspace (``shared``: binding → name); others get their own."""
+    names: dict[str, str] = {}
     bindings: list[dict[str, Any]] = []
+
+    def bind(role: str, volume: dict[str, Any], *, shareable: bool = True) -> None:
+        key = f"{role}:{json.dumps(volume, sort_keys=True)}"
+        if shareable and key in shared:
+            names[role] = shared[key]
+            return
+        names[role] = role + suffix
+        if shareable:
+            shared[key] = names[role]
+        bindings.append({"name": names[role], **volume})
+
     if spec.workspace_pvc:
-        bindings.append({"name": SOURCE + suffix, "persistentVolumeClaim": {"claimName": spec.workspace_pvc}})
+        bind(SOURCE, {"persistentVolumeClaim": {"claimName": spec.workspace_pvc}})
     elif spec.git is not None:
-        bindings.append({"name": SOURCE + suffix, "emptyDir": {}})
+        bind(SOURCE, {"emptyDir": {}}, shareable=False)
     else:
         raise SpecError(
             "workspace_pvc",
@@ -111,15 +124,13 @@ def _bindings(spec: BuildSpec, engine: str, suffix: str) -> _Bindings:
             f"the context {spec.context!r} is a workspace path: name the PVC that holds it (or use a git context)",
         )
     if spec.docker_config_secret:
-        names[DOCKERCONFIG] = DOCKERCONFIG + suffix
-        bindings.append({"name": DOCKERCONFIG + suffix, "secret": {"secretName": spec.docker_config_secret}})
+        bind(DOCKERCONFIG, {"secret": {"secretName": spec.docker_config_secret}})
     if engine == "kaniko":
-        names[CACHE] = CACHE + suffix
         if spec.kaniko_cache_pvc:
-            bindings.append({"name": CACHE + suffix, "persistentVolumeClaim": {"claimName": spec.kaniko_cache_pvc}})
+            bind(CACHE, {"persistentVolumeClaim": {"claimName": spec.kaniko_cache_pvc}})
         else:
             claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": CACHE_CLAIM_SIZE}}}}
-            bindings.append({"name": CACHE + suffix, "volumeClaimTemplate": claim})
+            bind(CACHE, {"volumeClaimTemplate": claim})  # one cache volume for the whole run, as on Argo
     return _Bindings(names, bindings)
 
 
@@ -132,13 +143,15 @@ def _suffixes(specs: Sequence[BuildSpec]) -> list[str]:
     return [""] if len(specs) == 1 else [f"-{i}" for i in range(len(specs))]
 
 
-def _spec_part(spec: BuildSpec, engine: str, origin: TaskOrigin, suffix: str, many: bool) -> dict[str, list[dict[str, Any]]]:
+def _spec_part(
+    spec: BuildSpec, engine: str, origin: TaskOrigin, suffix: str, many: bool, shared: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
     """The workspaces, bindings, tasks and results one spec adds to the Pipeline."""
-    ws = _bindings(spec, engine, suffix)
+    ws = _bindings(spec, engine, suffix, shared)
     part: dict[str, list[dict[str, Any]]] = {"workspaces": [], "bindings": ws.bindings, "tasks": [], "results": []}
-    for name, bound in ws.names.items():
-        item: dict[str, Any] = {"name": bound}
-        if name == DOCKERCONFIG:
+    for binding in ws.bindings:
+        item: dict[str, Any] = {"name": binding["name"]}
+        if "secret" in binding:
             item["optional"] = True
         part["workspaces"].append(item)
     previous: str | None = None
@@ -168,9 +181,10 @@ def _pipeline_spec(specs: Sequence[BuildSpec], engine: str, origin: TaskOrigin) 
     check_batch(specs, engine)
     many = len(specs) > 1
     parts: dict[str, list[dict[str, Any]]] = {"workspaces": [], "bindings": [], "tasks": [], "results": []}
+    shared: dict[str, str] = {}
     for i, (spec, suffix) in enumerate(zip(specs, _suffixes(specs), strict=True)):
         try:
-            part = _spec_part(spec, engine, origin, suffix, many)
+            part = _spec_part(spec, engine, origin, suffix, many, shared)
         except SpecError as err:
             raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
         for key, items in part.items():
@@ -231,7 +245,7 @@ def task_run(
 ) -> dict[str, Any]:
     """A TaskRun of one Task for ``spec`` (kaniko-build alone: its cache workspace starts empty)."""
     spec.check_engine(task.engine)
-    ws = _bindings(spec, task.engine, "")
+    ws = _bindings(spec, task.engine, "", {})
     body: dict[str, Any] = {**(origin or TaskOrigin()).reference(task)}
     params = param_values(task, spec)
     if params:
