@@ -69,10 +69,15 @@ def rounds_per_second(example: Path) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         script = slow_step_script(example).replace("/opt/", f"{tmp}/")
         Path(tmp, "deps.txt").write_text(f"calibrate {_CALIBRATION_ROUNDS}\n")
+        applets = Path(tmp, "bin")  # every command is busybox's, as in the image (not this machine's coreutils)
+        applets.mkdir()
+        listed = subprocess.run([str(baseimage.BUSYBOX), "--list"], capture_output=True, text=True, check=True)
+        for applet in listed.stdout.split():
+            (applets / applet).symlink_to(baseimage.BUSYBOX)
         best = float("inf")
         for _ in range(2):  # the faster of two: the one least disturbed by other work on the machine
             started = time.monotonic()
-            subprocess.run([str(baseimage.BUSYBOX), "sh", "-c", script], check=True)
+            subprocess.run(["sh", "-c", script], check=True, env={"PATH": str(applets)})
             best = min(best, time.monotonic() - started)
         return _CALIBRATION_ROUNDS / best
 
