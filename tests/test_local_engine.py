@@ -19,6 +19,7 @@ import pytest
 
 from cachebuild.local import baseimage, registry
 from cachebuild.local.distribution import Registry
+from support.registry_proxy import FailingProxy, registry_error
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 STEP_LINE = re.compile(r"^  \[(\d)/6\] (base image|built|cached \(remote\)|cached \(local\))\s+[0-9.]+s$", re.M)
@@ -255,3 +256,57 @@ def test_start_registry_needs_a_local_image_address(tmp_path):
     assert done.stderr == (
         "cachebuild: error: --image: with --start-registry the image must name 127.0.0.1:PORT/... (got 'ghcr.io/org/app:1')\n"
     )
+
+
+def _image_id_and_digest(stdout: str) -> tuple[str, str]:
+    image_id = re.search(r"^image id: (sha256:[0-9a-f]{64})$", stdout, re.M)[1]
+    return image_id, re.search(r"^pushed: \S+@(sha256:[0-9a-f]{64})$", stdout, re.M)[1]
+
+
+def test_a_push_whose_connection_is_reset_is_retried_by_buildah(reg, base, tmp_path):
+    """buildah's --retry (containers/common) retries network errors: the first manifest PUT is reset."""
+    host, port = reg.address.split(":")
+    with FailingProxy((host, int(port)), "PUT", "/v2/t/reset/manifests/", reply=None) as proxy:
+        image = f"{proxy.address}/t/reset:1"
+        done = build(workspace(tmp_path, "libreset 3\n"), image, base)
+    assert done.returncode == 0, done.stderr
+    assert proxy.events == ["failed: PUT /v2/t/reset/manifests/1", "forwarded: PUT /v2/t/reset/manifests/1 -> 201"]
+    retried = re.findall(r"^  retrying: (.*)$", done.stdout, re.M)
+    assert len(retried) == 1
+    assert retried[0].startswith(
+        f'Failed, retrying in 2s ... (1/3). Error: writing manifest: Put "http://{proxy.address}/v2/t/reset/manifests/1": '
+    )
+    assert retried[0].endswith("connection reset by peer")
+    image_id, digest = _image_id_and_digest(done.stdout)
+    assert Registry(reg.address).manifest("t/reset", "1")["config"]["digest"] == image_id
+    assert Registry(reg.address).manifest("t/reset", digest)["config"]["digest"] == image_id
+
+
+def test_a_push_answered_503_once_is_pushed_again(reg, base, tmp_path):
+    """buildah 1.28 does not retry an HTTP status: the engine runs the push again when it was 5xx/429."""
+    host, port = reg.address.split(":")
+    unavailable = registry_error(503, "Service Unavailable", "UNAVAILABLE", "service unavailable")
+    with FailingProxy((host, int(port)), "PUT", "/v2/t/busy/manifests/", reply=unavailable) as proxy:
+        image = f"{proxy.address}/t/busy:1"
+        done = build(workspace(tmp_path, "libbusy 3\n"), image, base)
+    assert done.returncode == 0, done.stderr
+    assert proxy.events == ["failed: PUT /v2/t/busy/manifests/1", "forwarded: PUT /v2/t/busy/manifests/1 -> 201"]
+    assert re.findall(r"^  retrying: (.*)$", done.stdout, re.M) == [
+        f"the registry answered 503 Service Unavailable; pushing {image} again in 2s (1/3)"
+    ]
+    image_id, digest = _image_id_and_digest(done.stdout)
+    assert Registry(reg.address).manifest("t/busy", "1")["config"]["digest"] == image_id
+    assert Registry(reg.address).manifest("t/busy", digest)["config"]["digest"] == image_id
+
+
+def test_a_push_refused_for_good_is_not_retried(reg, base, tmp_path):
+    """A status that is not transient (404, 401 …) fails at once, with buildah's error."""
+    host, port = reg.address.split(":")
+    missing = registry_error(404, "Not Found", "NAME_UNKNOWN", "repository name not known to registry")
+    with FailingProxy((host, int(port)), "PUT", "/v2/t/gone/manifests/", reply=missing, failures=4) as proxy:
+        done = build(workspace(tmp_path, "libgone 3\n"), f"{proxy.address}/t/gone:1", base)
+    assert done.returncode == 1
+    assert proxy.events == ["failed: PUT /v2/t/gone/manifests/1"]
+    assert "retrying:" not in done.stdout and "pushed:" not in done.stdout
+    assert done.stderr.startswith(f"cachebuild: error: buildah push {proxy.address}/t/gone:1 failed (exit 125):\n")
+    assert done.stderr.endswith(f"writing manifest: uploading manifest 1 to {proxy.address}/t/gone: name unknown\n")

@@ -46,6 +46,11 @@ _USING_CACHE = re.compile(r"^--> Using cache ([0-9a-f]{64})")
 _PULLED = re.compile(r"^--> Cache pulled from remote (\S+)")
 _PUSHING = re.compile(r"^--> Pushing cache (\S+)")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
+# containers/common's retry loop logs through logrus: level=warning msg="Failed, retrying in 2s ... (1/3). Error: ..."
+_RETRYING = re.compile(r'level=warning msg="(Failed, retrying in (?:[^"\\]|\\.)*)"')
+# An HTTP answer buildah 1.28 does not retry (containers/common retries network errors, not statuses).
+_UNRETRIED_STATUS = re.compile(r"received unexpected HTTP status: (5\d\d [^\n]*)|: (toomanyrequests)\b")
+_PUSH_RETRY_SECONDS = 2.0
 _TERMINATE_SECONDS = 10.0
 
 
@@ -201,6 +206,21 @@ def _run(argv: list[str], on_line: Callable[[str], None], log: list[str]) -> int
         raise
 
 
+def retry_notice(line: str) -> str | None:
+    """buildah's "Failed, retrying in …" warning (``--retry``) as plain text, else ``None``."""
+    found = _RETRYING.search(line)
+    return found[1].replace('\\"', '"') if found else None
+
+
+def unretried_failure(log: Sequence[str]) -> str | None:
+    """The transient registry answer (HTTP 5xx, 429 ``toomanyrequests``) a failed ``buildah push`` gave
+    up on without retrying, else ``None``."""
+    for line in reversed(log[-5:]):
+        if found := _UNRETRIED_STATUS.search(line):
+            return found[1] or found[2]
+    return None
+
+
 def _stop_process_group(process: subprocess.Popen[str]) -> None:
     for sig, wait in ((signal.SIGTERM, _TERMINATE_SECONDS), (signal.SIGKILL, 5.0)):
         try:
@@ -214,6 +234,23 @@ def _stop_process_group(process: subprocess.Popen[str]) -> None:
             continue
     if process.stdout is not None:
         process.stdout.close()
+
+
+def _push(image: str, argv: list[str], on_line: Callable[[str], None], progress: Progress) -> None:
+    """Run ``buildah push``; again (up to ``retries`` more times) when the registry answered with a
+    transient HTTP status, which buildah's own ``--retry`` does not retry (network errors it does)."""
+    attempts = 1 + int(buildah.LAYOUT["retries"])
+    for attempt in range(1, attempts + 1):
+        log: list[str] = []
+        code = _run(argv, on_line, log)
+        if code == 0:
+            return
+        status = unretried_failure(log)
+        if status is None or attempt == attempts:
+            raise LocalError(f"buildah push {image} failed (exit {code}):\n" + "\n".join(log[-15:]))
+        delay = _PUSH_RETRY_SECONDS * attempt
+        progress(f"  retrying: the registry answered {status}; pushing {image} again in {delay:.0f}s ({attempt}/{attempts - 1})")
+        time.sleep(delay)
 
 
 def check_context(spec: BuildSpec, workspace: Path) -> Path:
@@ -312,14 +349,15 @@ def build(
         parser = _StepParser(progress)
         log: list[str] = []
 
-        def on_build_line(line: str) -> None:
-            parser.feed(line)
-            if verbose:
-                progress("    | " + line.rstrip("\n"))
-
         def on_push_line(line: str) -> None:
             if verbose:
                 progress("    | " + line.rstrip("\n"))
+            elif notice := retry_notice(line):
+                progress(f"  retrying: {notice}")
+
+        def on_build_line(line: str) -> None:
+            parser.feed(line)
+            on_push_line(line)
 
         try:
             code = _run(argvs[0], on_build_line, log)
@@ -329,10 +367,7 @@ def build(
             digest = ""
             for image, push_argv in zip(spec.images, argvs[1:], strict=True):
                 progress(f"pushing {image}")
-                push_log: list[str] = []
-                code = _run(push_argv, on_push_line, push_log)
-                if code != 0:
-                    raise LocalError(f"buildah push {image} failed (exit {code}):\n" + "\n".join(push_log[-15:]))
+                _push(image, push_argv, on_push_line, progress)
                 digest = digest_file.read_text().strip()
         except KeyboardInterrupt:
             raise BuildInterrupted("interrupted: buildah was stopped; the build did not complete") from None
