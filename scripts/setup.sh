@@ -33,5 +33,16 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 npm ci --no-audit --no-fund --loglevel=error
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# A Python that its distribution manages (PEP 668, e.g. Debian 12's /usr/bin/python3) refuses pip:
+# install into .venv instead and put its cachebuild on PATH.
+if python3 -c 'import sys, sysconfig, pathlib; sys.exit(0 if (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").exists() and sys.prefix == sys.base_prefix else 1)'; then
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  $SUDO ln -sf "$PWD/.venv/bin/cachebuild" /usr/local/bin/cachebuild
+else
+  python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+fi
 echo "setup: done ($(cachebuild --version), $(buildah --version))"

@@ -2,6 +2,8 @@
 # The project's checks: lint, types, the rendered catalog is up to date, then the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# setup.sh installs into .venv where the system Python is distribution-managed (PEP 668)
+if [ -x .venv/bin/python ]; then PATH="$PWD/.venv/bin:$PATH"; fi
 echo "== ruff";   ruff check . && ruff format --check .
 echo "== mypy";   mypy
 if [ -f catalog.yaml ]; then echo "== render --check"; cachebuild render --check; fi
