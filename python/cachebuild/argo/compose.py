@@ -64,8 +64,6 @@ def arguments(
     splits them back into one argv element each.
     """
     values = spec_values(spec)
-    if t is KANIKO_WARM:
-        values["extra_args"] = ()  # the spec's extra args are the executor's (as kaniko.warm_argv)
     args: dict[str, str] = {}
     for param in t.spec_params():
         assert param.key is not None

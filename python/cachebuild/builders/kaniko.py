@@ -17,6 +17,8 @@ WARMER = "/kaniko/warmer"
 DOCKER_CONFIG_DIR = "/kaniko/.docker"
 """kaniko reads ``/kaniko/.docker/config.json`` (``DOCKER_CONFIG`` in its image)."""
 CACHE_DIR = "/cache"
+INSECURE_PUSH_ARGS = ("--insecure",)
+"""Executor arguments to push to a registry over plain HTTP (e.g. a test registry on localhost)."""
 
 LAYOUT = {
     "cache_dir": CACHE_DIR,
@@ -79,6 +81,7 @@ EXECUTOR_PROGRAM = Program(
     ),
 )
 
+# The warmer takes none of the spec's extra_args: those are the executor's.
 WARMER_PROGRAM = Program(
     name="kaniko-warm",
     derive=_GIT[:1] + _GIT[2:3],
@@ -97,7 +100,6 @@ WARMER_PROGRAM = Program(
                     otherwise=(Arg("--dockerfile={workspace}/{context}/{dockerfile}"), Each("build_args", "--build-arg={item}")),
                 ),
                 Arg("--cache-ttl={cache_ttl}", optional=True),
-                Each("extra_args", "{item}"),
             )
         ),
     ),
@@ -120,4 +122,4 @@ def warm_argv(spec: BuildSpec) -> list[str]:
     spec.check_engine("kaniko")
     if not spec.warm_images and spec.git is not None:
         raise SpecError("warm_images", [], "a git context has no Dockerfile to read base images from: name them")
-    return argv(WARMER_PROGRAM, spec, {**LAYOUT, "extra_args": ()})[0]
+    return argv(WARMER_PROGRAM, spec, LAYOUT)[0]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachebuild.builders import kaniko
 from cachebuild.catalog import dump_yaml
 from cachebuild.markdown import cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
-from cachebuild.tekton.tasks import BUILDAH, BUILDKIT, KANIKO_BUILD, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
+from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
 
 _REGISTRY = "registry.example.com/team"
 _SECRET_NAME = "registry-credentials"  # noqa: S105 -- the name of a Secret in the samples, not a credential
@@ -45,12 +46,12 @@ def _samples(task: TaskDef) -> dict[str, dict[str, Any]]:
 
 def _e2e(task: TaskDef) -> dict[str, Any]:
     """tests/run.yaml: run the installed Task (``taskRef: {name}``) on a public git context."""
-    insecure = {BUILDKIT.name: (), BUILDAH.name: (), KANIKO_BUILD.name: ("--insecure",)}
     spec = BuildSpec(
         f"{_E2E_REGISTRY}/cachebuild-e2e/{task.name}:e2e",
         context=_E2E_CONTEXT,
         warm_images=("docker.io/library/alpine:3.20",) if task is KANIKO_WARM else (),
-        extra_args=insecure.get(task.name, ("--insecure",)),
+        # kaniko can push to the e2e registry over plain HTTP; BuildKit and buildah have no such option here yet
+        extra_args=kaniko.INSECURE_PUSH_ARGS if task.engine == "kaniko" else (),
     )
     if task is KANIKO_WARM:
         return pipeline_run([spec], "kaniko", TaskOrigin("name"), generate_name="kaniko-warm-e2e-")

@@ -66,7 +66,7 @@ def param_values(task: TaskDef, spec: BuildSpec) -> list[dict[str, Any]]:
     """The Task params for ``spec``: the required ones and every one that differs from its default."""
     if len(spec.images) > 1:
         raise SpecError("images", list(spec.images), "a Tekton build pushes one image (IMAGE, the IMAGE_URL result); give one")
-    values = spec_values(spec, **task.spec_overrides)
+    values = spec_values(spec)
     out: list[dict[str, Any]] = []
     declared = {p.name for p in task.params}
     for key, param in PARAMS.items():

@@ -108,13 +108,11 @@ class TaskDef:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     state_volumes: Mapping[str, str] = field(default_factory=dict)
     """emptyDir volumes: name → mount path."""
-    spec_overrides: Mapping[str, Any] = field(default_factory=dict)
-    """Program values a spec does not pass to this Task (the warmer ignores the executor's EXTRA_ARGS)."""
 
     @property
     def params(self) -> list[Param]:
         keys = self.program.value_keys()
-        found = [param for key, param in PARAMS.items() if key in keys and key not in self.spec_overrides]
+        found = [param for key, param in PARAMS.items() if key in keys]
         image = Param(BUILDER_IMAGE, f"The {self.engine} image (pinned by digest; replace to upgrade).", default=self.image)
         return [*found, image]
 
@@ -138,8 +136,6 @@ class TaskDef:
         }
         if key in special:
             return special[key]
-        if key in self.spec_overrides:
-            return None
         param = PARAMS.get(key)
         if param is not None:
             return None if param.type == "array" else f"$(params.{param.name})"
@@ -307,7 +303,6 @@ KANIKO_WARM = TaskDef(
         "privileged container, capabilities or Unconfined profiles."
     ),
     cache_workspace=True,
-    spec_overrides={"extra_args": ()},
 )
 
 BUILDAH = TaskDef(
