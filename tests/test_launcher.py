@@ -46,9 +46,20 @@ PROGRAMS = [
 ]
 
 
-def _layout(layout, tmp):
-    # Output files go to the test's folder instead of /tmp/cachebuild.
-    return {k: str(tmp / "out" / v.rsplit("/", 1)[-1]) if k.endswith("_file") else v for k, v in layout.items()}
+DOCKERFILE = "ARG BASE=docker.io/library/busybox:1.36\nFROM ${BASE} AS base\nFROM base\nRUN true\n"
+
+
+def _layout(layout, tmp, spec=None):
+    """Output files in the test's folder instead of /tmp/cachebuild; a workspace holding ``spec``'s Dockerfile."""
+    out = {k: str(tmp / "out" / v.rsplit("/", 1)[-1]) if k.endswith("_file") else v for k, v in layout.items()}
+    if "ca_bundle" in out:
+        out["ca_bundle"] = str(tmp / "out" / "ca" / "ca.crt")
+    workspace = tmp / "ws"
+    if spec is not None and spec.git is None:
+        dockerfile = workspace / spec.context / spec.dockerfile
+        dockerfile.parent.mkdir(parents=True, exist_ok=True)
+        dockerfile.write_text(DOCKERFILE)
+    return {**out, "workspace": str(workspace)}
 
 
 CASES = [
@@ -62,7 +73,7 @@ CASES = [
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize(("program", "layout", "spec"), CASES)
 def test_launcher_runs_the_same_argv_as_python(tmp_path, shell, program, layout, spec):
-    values = spec_values(spec, **_layout(layout, tmp_path))
+    values = spec_values(spec, **_layout(layout, tmp_path, spec))
     run = run_launcher(program, env_for(values), tmp_path, shell)
     assert run.returncode == 0, run.stderr
     assert normalise(run.argvs, tmp_path) == evaluate(program, values)
@@ -91,20 +102,20 @@ def test_buildkit_launcher_writes_digest_and_url_results(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "reason"),
     [
-        ("CB_CONTEXT", "../etc"),
-        ("CB_CONTEXT", "/etc"),
-        ("CB_DOCKERFILE", "a/../../x"),
-        ("CB_CONTEXT", "https://h/r.git#main:../x"),
+        ("CB_CONTEXT", "../etc", "must be a relative path without '..'"),
+        ("CB_CONTEXT", "/etc", "must be a relative path without '..'"),
+        ("CB_DOCKERFILE", "a/../../x", "must be a relative path without '..'"),
+        ("CB_CONTEXT", "https://h/r.git#main:../x", "subdir: a relative path without '..'"),
     ],
 )
-def test_launcher_refuses_paths_leaving_the_workspace(tmp_path, key, value):
+def test_launcher_refuses_paths_leaving_the_workspace(tmp_path, key, value, reason):
     values = spec_values(BuildSpec(IMG), **_layout(kaniko.LAYOUT, tmp_path))
     run = run_launcher(kaniko.EXECUTOR_PROGRAM, env_for(values) | {key: value}, tmp_path)
     assert run.returncode == 2
     assert run.argvs == []
-    assert "must be a relative path" in run.stderr
+    assert reason in run.stderr and f"(got '{value}')" in run.stderr
 
 
 def test_launcher_requires_an_image(tmp_path):
@@ -114,7 +125,22 @@ def test_launcher_requires_an_image(tmp_path):
     assert "images is required" in run.stderr
 
 
-@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+# Transforms of one text value; the others (files, the user id, lists) have tests of their own.
+TEXT_TRANSFORMS = ["git_url", "git_ref", "context_path", "strip_scheme", "kaniko_git_ref", "negate", "nonempty", "dirname"]
+
+
+def test_every_transform_is_tested():
+    assert set(TRANSFORMS) == {*TEXT_TRANSFORMS, "default_cache_repo", "several", "current_uid", "ca_bundle"}
+
+
+def _sh_transform(name, source, env=None):
+    import subprocess
+
+    script = f'cb_nl=\'\n\'; cb_src="$1"; {TRANSFORMS[name].sh}; printf %s "$cb_v"'
+    return subprocess.run(["dash", "-c", script, "x", source], capture_output=True, text=True, check=True, env=env).stdout
+
+
+@pytest.mark.parametrize("name", TEXT_TRANSFORMS)
 @pytest.mark.parametrize(
     "source",
     [
@@ -129,12 +155,24 @@ def test_launcher_requires_an_image(tmp_path):
         "main",
         "refs/heads/x",
         "f" * 40,
+        "true",
+        "false",
+        "/a/b/c.crt",
     ],
 )
-def test_transforms_agree_in_python_and_sh(tmp_path, name, source):
-    import subprocess
+def test_transforms_agree_in_python_and_sh(name, source):
+    assert _sh_transform(name, source) == TRANSFORMS[name].python(source, {})
 
-    py, sh = TRANSFORMS[name]
-    script = f'cb_src="$1"; {sh}; printf %s "$cb_v"'
-    out = subprocess.run(["dash", "-c", script, "x", source], capture_output=True, text=True, check=True)
-    assert out.stdout == py(source)
+
+@pytest.mark.parametrize("images", [IMG, f"{IMG}\nr.io/x:2", "localhost:5000/a/b", "r.io:5000/a@sha256:" + "a" * 64, "app"])
+@pytest.mark.parametrize("cache_repo", ["", "r.io/given"])
+def test_default_cache_repo_agrees_in_python_and_sh(images, cache_repo):
+    env = {"CB_IMAGES": images, "PATH": "/usr/bin:/bin"}
+    assert _sh_transform("default_cache_repo", cache_repo, env) == TRANSFORMS["default_cache_repo"].python(
+        cache_repo, {"images": images}
+    )
+
+
+@pytest.mark.parametrize("platforms", ["", "linux/amd64", "linux/amd64\nlinux/arm64", "\nlinux/arm64\n"])
+def test_several_agrees_in_python_and_sh(platforms):
+    assert _sh_transform("several", platforms) == TRANSFORMS["several"].python(platforms, {})

@@ -100,7 +100,7 @@ def node(
 ) -> Node:
     """A Task (or Step) running template ``t`` for ``spec``, by ``templateRef`` or inline."""
     if t is KANIKO_WARM:
-        kaniko.warm_argv(spec)  # the warmer's own input rules (git contexts need warm_images)
+        kaniko.check_warm(spec)  # the warmer's own input rule (git contexts need warm_images)
     else:
         spec.check_engine(t.engine)
     call: dict[str, Any] = {

@@ -16,7 +16,7 @@ Secret) to where the builder reads it; nothing is printed or copied.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from cachebuild.builders.program import env_name
 
@@ -80,24 +80,6 @@ def arrays_sh(arrays: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def guards_sh(single: Mapping[str, str], choices: Mapping[str, tuple[str, Sequence[str]]]) -> str:
-    """Checks on string params: ``single`` (program list key → param) must be one item;
-    ``choices`` (program key → (param, allowed values))."""
-    lines = []
-    for key, param in single.items():
-        lines.append(
-            f'case "${{{env_name(key)}:-}}" in *"$cb_nl"*) ' + _fail(f"{param} must be one value, without a newline") + " ;; esac"
-        )
-    for key, (param, allowed) in choices.items():
-        options = "|".join(allowed)
-        lines.append(
-            f'case "${{{env_name(key)}:-}}" in {options}) ;; *) '
-            + _fail(f"{param} must be one of {', '.join(allowed)} (got '${{{env_name(key)}:-}}')")
-            + " ;; esac"
-        )
-    return "\n".join(lines) + "\n" if lines else ""
-
-
 def credentials_sh(auth_file_key: str | None) -> str:
     """Link the ``dockerconfig`` workspace's credentials file to ``$CB_CREDENTIALS_LINK``.
 
@@ -124,12 +106,10 @@ def credentials_sh(auth_file_key: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prelude(
-    arrays: Sequence[tuple[str, str]],
-    single: Mapping[str, str],
-    choices: Mapping[str, tuple[str, Sequence[str]]],
-    auth_file_key: str | None,
-) -> str:
-    """Everything a step runs before the launcher: constant text, no value of any build."""
+def prelude(arrays: Sequence[tuple[str, str]], auth_file_key: str | None) -> str:
+    """Everything a step runs before the launcher: constant text, no value of any build.
+
+    The launcher then checks every value by its rule (:func:`~cachebuild.builders.program.compile_sh`).
+    """
     head = "# cachebuild Tekton step: values come only from env and args, never from this text.\nset -eu\n" + _NL + "\n"
-    return head + arrays_sh(arrays) + guards_sh(single, choices) + credentials_sh(auth_file_key)
+    return head + arrays_sh(arrays) + credentials_sh(auth_file_key)
