@@ -11,7 +11,7 @@ PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_DIR, os.environ.get("PYTHONPATH")) if p)
 
 
-_HOST_PATHS = ("/kaniko",)
+_HOST_PATHS = ("/kaniko", "/tmp/cachebuild", "/etc/containers/registries.conf.d/50-cachebuild-insecure.conf")
 """Folders the builders use inside their containers; a test must never make them on this machine."""
 _EXISTING = {p for p in _HOST_PATHS if Path(p).exists()}
 

@@ -15,7 +15,7 @@ _ARRAY = re.compile(r"\$\(params\.([A-Z_]+)\[\*\]\)")
 _REF = re.compile(r"\$\((params\.[A-Z_]+|workspaces\.[a-z]+\.(?:path|bound)|results\.[A-Z_]+\.path)\)")
 
 
-SCRATCH_DIRS = ("/tmp/cachebuild/", "/kaniko/cachebuild/")
+SCRATCH_DIRS = ("/tmp/cachebuild/", "/kaniko/cachebuild/", "/etc/containers/registries.conf.d/")
 """The launchers' own folders in a pod; a test maps them into its folder."""
 
 

@@ -156,7 +156,7 @@ function instruction(num, line,   n, w, i, k, eq, name, cnt, img, stage, lower) 
     stage = (cnt >= 3 && toupper(rest[2]) == "AS") ? tolower(rest[3]) : ""
     if (img == "") fail("line " num ": FROM " rest[1] " is empty: give its ARG a value with a build arg")
     lower = tolower(img)
-    if (lower != "scratch" && !(lower in stages) && !(img in printed)) { printed[img] = 1; print img }
+    if (lower != "scratch" && !(lower in stages) && !(img in found)) { found[img] = 1; images[++count] = img }
     if (stage != "") stages[stage] = 1
   }
 }
@@ -179,5 +179,7 @@ END {
   if (failed) exit 2
   gsub(/^[ \t]+|[ \t]+$/, "", pending)
   if (pending != "") instruction(start, pending)
+  if (failed) exit 2
+  for (i = 1; i <= count; i++) print images[i]
 }
 """

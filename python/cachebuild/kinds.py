@@ -136,7 +136,24 @@ LABEL = Kind(
     "must be KEY=VALUE with a KEY of letters, digits, '.', '_', '/' or '-' that starts with a letter or digit",
     "[A-Za-z0-9][A-Za-z0-9._/-]*=.*",
 )
-ARGUMENT = Kind("argument", "any text", ".*")
+ARRAY_MARKER = "--cachebuild-array="
+"""Marks where each array param starts in a Tekton step's args (:mod:`cachebuild.tekton.script`)."""
+
+
+def _not_starting_with(prefix: str) -> str:
+    """An ERE for any text that does not start with ``prefix`` (ERE has no lookahead; ``prefix`` has no
+    character special to ERE): a shorter start of it, or a start of it then another character."""
+    assert re.fullmatch(r"[A-Za-z0-9=-]+", prefix)
+    shorter = [prefix[:i] for i in range(1, len(prefix))]
+    other = [prefix[:i] + f"[^{prefix[i]}].*" for i in range(len(prefix))]
+    return "(" + "|".join(shorter + other) + ")?"
+
+
+ARGUMENT = Kind(
+    "argument",
+    f"must not start with {ARRAY_MARKER}, which marks the array params in a Tekton step",
+    _not_starting_with(ARRAY_MARKER),
+)
 """``extra_args``: any text (one argv element an item); the one way to add builder flags."""
 
 VALUE_KINDS: dict[str, Kind] = {
@@ -157,5 +174,7 @@ VALUE_KINDS: dict[str, Kind] = {
     "extra_args": ARGUMENT,
 }
 """The kind of each value a build spec gives a builder program (:func:`cachebuild.builders.spec_values`)."""
+OPTIONAL_KEYS = frozenset({"cache_repo", "cache_ttl", "target"})
+"""Single values that may be empty (unset); every other single value must follow its rule."""
 LIST_KEYS = frozenset({"images", "build_args", "platforms", "labels", "warm_images", "insecure_registries", "extra_args"})
 """Values that are lists (one item a line in a launcher's ``CB_*`` variable)."""

@@ -21,6 +21,8 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 CacheMode = Literal["min", "max"]
 
 DEFAULT_CACHE_TAG = "buildcache"
+KANIKO_ONE_PLATFORM = "kaniko builds one platform per run"
+"""kaniko's ``--custom-platform`` takes one: the rule BuildSpec and the kaniko launcher both apply."""
 
 _BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
@@ -278,7 +280,7 @@ class BuildSpec:
             if ref.domain is None:
                 raise SpecError("builder_image", self.builder_image, "must be fully qualified with its registry host")
         for i, arg in enumerate(self.extra_args):
-            _check_text(f"extra_args[{i}]", arg)
+            _check_kind(f"extra_args[{i}]", kinds.ARGUMENT, arg)
 
     # -- derived values ---------------------------------------------------------------------
     @property
@@ -301,7 +303,7 @@ class BuildSpec:
         if engine not in ENGINES:
             raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
         if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
-            raise SpecError("platforms", list(self.platforms), "kaniko builds one platform per run")
+            raise SpecError("platforms", list(self.platforms), KANIKO_ONE_PLATFORM)
         if engine != "kaniko" and self.warm_images:
             raise SpecError("warm_images", list(self.warm_images), "only the kaniko engine has a warmer")
 

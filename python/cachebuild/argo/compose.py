@@ -77,6 +77,8 @@ def arguments(
         args["cache-pvc"] = spec.kaniko_cache_pvc or cache_pvc or claim_pvc_name(KANIKO_CACHE_CLAIM)
     if spec.docker_config_secret:
         args["docker-config-secret"] = spec.docker_config_secret
+    if spec.registry_ca:
+        args["registry-ca"] = spec.registry_ca
     return args
 
 

@@ -25,7 +25,7 @@ from cachebuild.builders.program import (
     When,
 )
 from cachebuild.errors import SpecError
-from cachebuild.spec import BuildSpec
+from cachebuild.spec import KANIKO_ONE_PLATFORM, BuildSpec
 
 IMAGE = "ghcr.io/osscontainertools/kaniko:v1.28.5-debug@sha256:d6d74217dc077acfd3094992e917c357080a2d3fdd1042a49e34e29a7e57c572"
 SHELL = "/busybox/sh"
@@ -62,6 +62,7 @@ EXECUTOR_PROGRAM = Program(
     name="kaniko-build",
     derive=(*_GIT, Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]), _CA),
     required=("images", "workspace", "digest_file"),
+    one_item={"platforms": KANIKO_ONE_PLATFORM},
     outputs=("digest_file", "image_ref_file"),
     commands=(
         Command(

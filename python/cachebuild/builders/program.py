@@ -175,6 +175,8 @@ class Program:
     files: tuple[File, ...] = ()
     required: tuple[str, ...] = ()
     """Keys that must not be empty."""
+    one_item: Mapping[str, str] = field(default_factory=dict)
+    """List keys the builder takes at most one item of → why (``BuildSpec.check_engine`` says the same)."""
     outputs: tuple[str, ...] = ()
     """Keys holding files the builder writes; their folders are made first."""
     url_result: bool = True
@@ -288,7 +290,7 @@ def _ca_bundle(folder: str, values: Values) -> str:
     with open(target, "wb") as out:
         for path in ([system] if system else []) + found:
             with open(path, "rb") as part:
-                out.write(part.read().rstrip(b"\n") + b"\n")
+                out.write(part.read() + b"\n")  # a newline after each, as the sh's echo
     return target
 
 
@@ -564,16 +566,16 @@ def checks_sh(keys: Sequence[str], inputs: Mapping[str, Input]) -> list[str]:
             lines.append(
                 f'case "${{{var}}}" in *"$cb_nl"*) cb_fail {label} "must be one value, without a newline" "${{{var}}}" ;; esac'
             )
-        if kind is kinds.ARGUMENT:
-            continue
         if key in kinds.LIST_KEYS:
             lines.append(f"set -f; IFS=$cb_nl; for cb_i in ${{{var}}}; do")
             lines.extend(_kind_check(kind, '"$cb_i"', inp.name, "  "))
             lines.append("done; unset IFS; set +f")
-        else:
+        elif key in kinds.OPTIONAL_KEYS:
             lines.append(f'if [ -n "${{{var}}}" ]; then')
             lines.extend(_kind_check(kind, f'"${{{var}}}"', inp.name, "  "))
             lines.append("fi")
+        else:
+            lines.extend(_kind_check(kind, f'"${{{var}}}"', inp.name, ""))
     return lines
 
 
@@ -603,8 +605,13 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
     ]
     lines += [f': "${{{env_name(k)}:=}}"' for k in sorted(program.value_keys())]
     for key in program.required:
-        lines.append(f'[ -n "${{{env_name(key)}}}" ] || {{ echo "cachebuild: {name(key)} is required" >&2; exit 2; }}')
+        lines.append(f'[ -n "${{{env_name(key)}}}" ] || cb_fail {_sh_quote(name(key))} "is required" ""')
     lines += checks_sh(sorted(program.value_keys()), inputs)
+    for key, reason in program.one_item.items():
+        var = env_name(key)
+        lines.append(
+            f'case "${{{var}}}" in ?*"$cb_nl"?*) cb_fail {_sh_quote(name(key))} {_sh_quote(reason)} "${{{var}}}" ;; esac'
+        )
     for key in program.outputs:
         lines.append(f'mkdir -p -- "${{{env_name(key)}%/*}}"')
     for d in program.derive:

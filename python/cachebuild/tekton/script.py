@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cachebuild import kinds
 from cachebuild.builders.program import env_name
 
-ARRAY_MARKER = "--cachebuild-array="
+ARRAY_MARKER = kinds.ARRAY_MARKER
 DOCKERCONFIG_BOUND_ENV = "CB_DOCKERCONFIG_BOUND"
 DOCKERCONFIG_PATH_ENV = "CB_DOCKERCONFIG_PATH"
 CREDENTIALS_LINK_ENV = "CB_CREDENTIALS_LINK"
@@ -32,6 +33,11 @@ _NL = "cb_nl='\n'"
 
 def _fail(message: str) -> str:
     return f'{{ echo "cachebuild: {message}" >&2; exit 2; }}'
+
+
+def _fail_item(reason: str) -> str:
+    """Stop at an item of the array param being read: ``cachebuild: PARAM: REASON (got 'ITEM')``."""
+    return f"""{{ printf "cachebuild: %s: {reason} (got '%s')\\n" "${{cb_culprit:-args}}" "$cb_arg" >&2; exit 2; }}"""
 
 
 def array_args(arrays: Sequence[tuple[str, str]]) -> list[str]:
@@ -48,22 +54,26 @@ def arrays_sh(arrays: Sequence[tuple[str, str]]) -> str:
         return ""
     lines = [
         "# Array params arrive as args, each after its marker; every item becomes one line of its CB_* variable.",
-        'cb_array=""',
+        f'cb_array=""; cb_before=""; cb_marker={ARRAY_MARKER}',
         'for cb_arg in "$@"; do',
         '  case "$cb_array:$cb_arg" in',
     ]
     previous = ""
     for param, key in arrays:
-        lines.append(f'    "{previous}:{ARRAY_MARKER}{param}") cb_array={param}; {env_name(key)}=""; continue ;;')
+        lines.append(
+            f'    "{previous}:{ARRAY_MARKER}{param}") cb_before=$cb_array; cb_array={param}; {env_name(key)}=""; continue ;;'
+        )
         previous = param
     lines += [
         "  esac",
+        # The marker of the array being read, again: an item of it, or of the array before it (which
+        # switched early), was that marker; the args cannot tell which.
+        "  cb_culprit=$cb_array",
+        '  case "$cb_arg" in "$cb_marker$cb_array") cb_culprit="${cb_before:+$cb_before or }$cb_array" ;; esac',
         '  case "$cb_arg" in',
-        f"    {ARRAY_MARKER}*) "
-        + _fail(f"an item of an array param must not start with {ARRAY_MARKER} (found in or before ${{cb_array:-the args}})")
-        + " ;;",
-        '    *"$cb_nl"*) ' + _fail("${cb_array:-args}: an item must not contain a newline") + " ;;",
-        '    "") continue ;;',
+        f"    {ARRAY_MARKER}*) " + _fail_item(f"an item must not start with {ARRAY_MARKER}") + " ;;",
+        '    *"$cb_nl"*) ' + _fail_item("an item must not contain a newline") + " ;;",
+        '    "") ' + _fail_item("an item must not be empty") + " ;;",
         "  esac",
         '  case "$cb_array" in',
     ]
