@@ -29,6 +29,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "platforms": ("--platform", "platforms"),
     "labels": ("--label", "labels"),
     "docker_config_secret": ("--docker-config-secret", "docker-config-secret"),
+    "insecure_registries": ("--insecure-registry", "insecure-registries"),
+    "registry_ca": ("--registry-ca", "registry-ca"),
     "workspace_pvc": ("--workspace-pvc", "workspace-pvc"),
     "kaniko_cache_pvc": ("--kaniko-cache-pvc", "kaniko-cache-pvc"),
     "warm_images": ("--warm-image", "warm-images"),
@@ -42,6 +44,7 @@ _YAML_ALIASES = {
     "label": "labels",
     "warm-image": "warm-images",
     "extra-arg": "extra-args",
+    "insecure-registry": "insecure-registries",
 }
 _YAML_TO_FIELD = {yaml_key: name for name, (_, yaml_key) in FIELDS.items()}
 
@@ -62,6 +65,14 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, images_required: bool
     g.add_argument("--platform", action="append", default=[], metavar="OS/ARCH", help="target platform (repeatable)")
     g.add_argument("--label", action="append", default=[], metavar="K=V", help="image label (repeatable)")
     g.add_argument("--docker-config-secret", metavar="NAME", help="Secret with registry credentials")
+    g.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="registry reached over plain HTTP: pulls, pushes, the cache (repeatable; others keep TLS)",
+    )
+    g.add_argument("--registry-ca", metavar="NAME", help="ConfigMap or Secret with CA certificates (*.crt) to trust")
     g.add_argument("--workspace-pvc", metavar="NAME", help="PersistentVolumeClaim holding the build context")
     g.add_argument("--kaniko-cache-pvc", metavar="NAME", help="kaniko: PVC the warmer fills with base images")
     g.add_argument("--warm-image", action="append", default=[], metavar="REF", help="kaniko: base image to warm")
