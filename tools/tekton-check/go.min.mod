@@ -198,3 +198,6 @@ replace (
 	github.com/aws/aws-sdk-go-v2/service/ecr => github.com/aws/aws-sdk-go-v2/service/ecr v1.27.3
 	github.com/aws/aws-sdk-go-v2/service/ecrpublic => github.com/aws/aws-sdk-go-v2/service/ecrpublic v1.23.3
 )
+
+// The entrypoint binary the pod builder's steps run, built at the same version (scripts/go-tools.sh).
+tool github.com/tektoncd/pipeline/cmd/entrypoint

@@ -175,3 +175,6 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.3 // indirect
 )
+
+// The entrypoint binary the pod builder's steps run, built at the same version (scripts/go-tools.sh).
+tool github.com/tektoncd/pipeline/cmd/entrypoint
