@@ -33,6 +33,14 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 npm ci --no-audit --no-fund --loglevel=error
 
+# Tekton's and Argo's own checks (tools/), pinned in tools/versions.env and cached by version.
+# They need Go >= 1.26.4 (Debian 12's golang-go is 1.19, too old to build them or fetch a toolchain).
+if ! go version 2>/dev/null | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; then
+  echo "setup: Go >= 1.26.4 is needed to build tools/ (found: $(go version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+bash scripts/go-tools.sh
+
 # A Python that its distribution manages (PEP 668, e.g. Debian 12's /usr/bin/python3) refuses pip:
 # install into .venv instead and put its cachebuild on PATH.
 if python3 -c 'import sys, sysconfig, pathlib; sys.exit(0 if (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").exists() and sys.prefix == sys.base_prefix else 1)'; then
