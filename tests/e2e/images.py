@@ -1,0 +1,388 @@
+"""The builder images, made on this machine from the binaries of ``scripts/tools.sh`` and Debian's packages.
+
+Nothing is pulled: each image is a folder ``~/.cache/cachebuild/images/<name>-<hash>/`` with ``rootfs/``
+(the filesystem, laid out as the upstream image has it) and ``config.json`` (the OCI image config:
+``Env``, ``User``, ``WorkingDir``, ``Entrypoint``, ``Cmd``). The hash covers every input (file contents,
+modes, owners, the config), so an image is rebuilt only when one changes.
+
+Upstream layouts followed:
+* BuildKit: ``github.com/moby/buildkit@<v>/Dockerfile`` target ``rootless`` (alpine + rootlesskit +
+  the binaries + ``buildctl-daemonless.sh``, user 1000, ``USER 1000:1000``).
+* kaniko: ``github.com/GoogleContainerTools/kaniko@<v>/deploy/Dockerfile`` target ``kaniko-debug``.
+* buildah: Debian's buildah 1.28 with its libraries and ``/etc/containers`` set up for
+  ``--isolation chroot --storage-driver vfs`` as root (quay.io/buildah/stable's environment).
+
+:func:`ensure_images` maps the pinned references of ``cachebuild.builders.*.IMAGE`` to these folders,
+so a rendered template's default ``builder-image`` runs one of them unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cachebuild.builders import buildah, buildkit, kaniko
+
+RECIPE_VERSION = "1"  # bump when the way images are laid out changes
+HOST_BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (amd64, static)
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ImageError(Exception):
+    """A builder image cannot be made; the message names the missing setup step."""
+
+
+def tools_bin() -> Path:
+    """The folder with one symlink per tool that ``scripts/tools.sh`` built."""
+    base = os.environ.get("CACHEBUILD_TOOLS") or str(Path.home() / ".cache" / "cachebuild" / "tools")
+    return Path(base) / "bin"
+
+
+def tool(name: str) -> Path:
+    path = tools_bin() / name
+    if not path.exists():
+        raise ImageError(f"{path} is missing: run `bash scripts/tools.sh` (scripts/setup.sh runs it)")
+    return path.resolve()
+
+
+def host_binary(path: str, package: str) -> Path:
+    found = Path(path)
+    if not found.is_file():
+        raise ImageError(f"{path} is missing: apt-get install {package} (scripts/setup.sh installs it)")
+    return found
+
+
+def images_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cachebuild" / "images"
+
+
+# -- a recipe: what goes where ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One path in the image: a copied file (``source``), a text (``text``), a symlink or a directory."""
+
+    path: str  # absolute, inside the image
+    source: Path | None = None
+    text: str | None = None
+    link: str | None = None
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+    def fingerprint(self) -> str:
+        content = ""
+        if self.source is not None:
+            content = _file_digest(self.source)
+        elif self.text is not None:
+            content = hashlib.sha256(self.text.encode()).hexdigest()
+        return f"{self.path}|{content}|{self.link}|{self.mode:o}|{self.uid}|{self.gid}|{self.source is None and self.text is None and self.link is None}"
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+@dataclass
+class Recipe:
+    name: str
+    reference: str
+    config: dict[str, object]
+    entries: list[Entry] = field(default_factory=list)
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+    def file(self, path: str, source: Path, mode: int | None = None) -> None:
+        self.add(Entry(path, source=source, mode=mode if mode is not None else source.stat().st_mode & 0o7777))
+
+    def text(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.add(Entry(path, text=text, mode=mode))
+
+    def symlink(self, path: str, target: str) -> None:
+        self.add(Entry(path, link=target, mode=0o777))
+
+    def directory(self, path: str, mode: int = 0o755, uid: int = 0, gid: int = 0) -> None:
+        self.add(Entry(path, mode=mode, uid=uid, gid=gid))
+
+    def binary_with_libraries(self, path: str, source: Path, mode: int | None = None) -> None:
+        """A dynamic binary, each shared library ``ldd`` lists at the path it resolved, and the loader."""
+        self.file(path, source, mode)
+        for library, resolved in _ldd(source):
+            self.file(library, resolved, 0o755)
+
+    def digest(self) -> str:
+        text = "\n".join(
+            [RECIPE_VERSION, self.name, self.reference, json.dumps(self.config, sort_keys=True)]
+            + sorted(e.fingerprint() for e in self.entries)
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _ldd(binary: Path) -> list[tuple[str, Path]]:
+    """``(path in the image, host file)`` for each library of ``binary`` and its dynamic loader."""
+    done = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    if "not a dynamic executable" in done.stdout + done.stderr:
+        return []
+    if done.returncode != 0:
+        raise ImageError(f"ldd {binary} failed: {done.stderr.strip()}")
+    found: list[tuple[str, Path]] = []
+    for line in done.stdout.splitlines():
+        match = re.match(r"\s*(\S+) => (/\S+) \(0x", line) or re.match(r"\s*(/\S+) \(0x", line)
+        if match is None:
+            continue  # linux-vdso.so.1: in the kernel
+        path = match.group(2) if match.lastindex == 2 else match.group(1)
+        # Keep the path the binary asks for (e.g. /lib64/ld-linux-x86-64.so.2), with the real file's content.
+        found.append((path, Path(path).resolve()))
+    return found
+
+
+def _busybox_applets(busybox: Path, flat_dir: str | None) -> list[str]:
+    """Paths of the applet links: ``busybox --list-full`` (as /bin/sh, /usr/bin/env ...) or flat in ``flat_dir``."""
+    if flat_dir is not None:
+        names = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+        return [f"{flat_dir}/{n}" for n in names if n != "busybox"]
+    paths = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True).stdout.split()
+    return ["/" + p for p in paths]
+
+
+# -- the three images -------------------------------------------------------------------------
+_PASSWD_ROOT = "root:x:0:0:root:/root:/bin/sh\n"
+_GROUP_ROOT = "root:x:0:\n"
+_NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"
+
+
+def buildkit_recipe() -> Recipe:
+    home = "/home/user"
+    recipe = Recipe(
+        "buildkit-rootless",
+        buildkit.IMAGE,
+        {
+            "User": "1000:1000",
+            "Env": [
+                f"PATH={_DEFAULT_PATH}",
+                f"HOME={home}",
+                "USER=user",
+                "XDG_RUNTIME_DIR=/run/user/1000",
+                f"TMPDIR={home}/.local/tmp",
+                "BUILDKIT_HOST=unix:///run/user/1000/buildkit/buildkitd.sock",
+            ],
+            "Entrypoint": ["rootlesskit", "buildkitd"],
+            "WorkingDir": "",
+            "Volumes": {f"{home}/.local/share/buildkit": {}},
+        },
+    )
+    for d in ("/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/etc", "/etc/ssl", "/etc/ssl/certs", "/home", "/run", "/run/user"):
+        recipe.directory(d)
+    recipe.directory("/tmp", 0o1777)
+    recipe.directory("/root", 0o700)
+    recipe.file("/bin/busybox", HOST_BUSYBOX, 0o755)
+    ours = {"/usr/bin/buildkitd", "/usr/bin/buildctl", "/usr/bin/buildctl-daemonless.sh", "/usr/bin/rootlesskit"}
+    ours |= {"/usr/bin/buildkit-runc", "/usr/bin/runc", "/usr/bin/newuidmap", "/usr/bin/newgidmap"}
+    for applet in _busybox_applets(HOST_BUSYBOX, None):
+        if applet not in ours and applet != "/bin/busybox":
+            recipe.symlink(applet, "/bin/busybox")
+    for name in ("buildkitd", "buildctl", "buildctl-daemonless.sh"):
+        recipe.file(f"/usr/bin/{name}", tool(name), 0o755)
+    recipe.binary_with_libraries("/usr/bin/rootlesskit", host_binary("/usr/bin/rootlesskit", "rootlesskit"), 0o755)
+    runc = host_binary("/usr/sbin/runc", "runc")
+    recipe.binary_with_libraries("/usr/bin/buildkit-runc", runc, 0o755)
+    recipe.file("/usr/bin/runc", runc, 0o755)
+    for name in ("newuidmap", "newgidmap"):  # setuid root, as shadow-uidmap installs them
+        recipe.binary_with_libraries(f"/usr/bin/{name}", host_binary(f"/usr/bin/{name}", "uidmap"), 0o4755)
+    recipe.text("/etc/passwd", _PASSWD_ROOT + f"user:x:1000:1000::{home}:/bin/sh\n")
+    recipe.text("/etc/group", _GROUP_ROOT + "user:x:1000:\n")
+    recipe.text("/etc/subuid", "user:100000:65536\n")
+    recipe.text("/etc/subgid", "user:100000:65536\n")
+    recipe.text("/etc/nsswitch.conf", _NSSWITCH)
+    recipe.file("/etc/ssl/certs/ca-certificates.crt", HOST_CA_BUNDLE, 0o644)
+    for d in ("/run/user/1000", home, f"{home}/.local", f"{home}/.local/tmp", f"{home}/.local/share", f"{home}/.local/share/buildkit"):
+        recipe.directory(d, 0o700 if d == "/run/user/1000" else 0o755, 1000, 1000)
+    return recipe
+
+
+def kaniko_recipe() -> Recipe:
+    recipe = Recipe(
+        "kaniko-debug",
+        kaniko.IMAGE,
+        {
+            "User": "",
+            "Env": [
+                "PATH=/usr/local/bin:/kaniko:/busybox",
+                "HOME=/root",
+                "USER=root",
+                "SSL_CERT_DIR=/kaniko/ssl/certs",
+                "DOCKER_CONFIG=/kaniko/.docker/",
+                "DOCKER_CREDENTIAL_GCR_CONFIG=/kaniko/.config/gcloud/docker_credential_gcr_config.json",
+            ],
+            "Entrypoint": ["/kaniko/executor"],
+            "WorkingDir": "/workspace",
+        },
+    )
+    recipe.directory("/kaniko", 0o777)
+    for d in ("/kaniko/ssl", "/kaniko/ssl/certs", "/kaniko/.docker", "/busybox", "/bin", "/etc", "/workspace"):
+        recipe.directory(d)
+    recipe.file("/kaniko/executor", tool("executor"), 0o755)
+    recipe.file("/kaniko/warmer", tool("warmer"), 0o755)
+    recipe.file("/kaniko/ssl/certs/ca-certificates.crt", HOST_CA_BUNDLE, 0o644)
+    recipe.file("/busybox/busybox", HOST_BUSYBOX, 0o755)
+    for applet in _busybox_applets(HOST_BUSYBOX, "/busybox"):
+        recipe.symlink(applet, "busybox")
+    recipe.symlink("/bin/sh", "/busybox/sh")
+    recipe.text("/etc/nsswitch.conf", _NSSWITCH)
+    return recipe
+
+
+_REGISTRIES_CONF = 'unqualified-search-registries = []\nshort-name-mode = "permissive"\n'
+_STORAGE_CONF = '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n'
+_POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
+
+
+def buildah_recipe() -> Recipe:
+    recipe = Recipe(
+        "buildah",
+        buildah.IMAGE,
+        {
+            "User": "",
+            "Env": [f"PATH={_DEFAULT_PATH}", "HOME=/root", "BUILDAH_ISOLATION=chroot", "STORAGE_DRIVER=vfs"],
+            "Entrypoint": [],
+            "Cmd": ["/bin/sh"],
+            "WorkingDir": "/",
+        },
+    )
+    for d in ("/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/share", "/usr/share/containers", "/etc", "/etc/containers"):
+        recipe.directory(d)
+    for d in ("/etc/ssl", "/etc/ssl/certs", "/var", "/var/lib", "/var/lib/containers", "/run", "/run/containers"):
+        recipe.directory(d)
+    recipe.directory("/tmp", 0o1777)
+    recipe.directory("/var/tmp", 0o1777)
+    recipe.directory("/root", 0o700)
+    recipe.file("/bin/busybox", HOST_BUSYBOX, 0o755)
+    for applet in _busybox_applets(HOST_BUSYBOX, None):
+        if applet != "/bin/busybox":
+            recipe.symlink(applet, "/bin/busybox")
+    recipe.binary_with_libraries("/usr/bin/buildah", host_binary("/usr/bin/buildah", "buildah"), 0o755)
+    seccomp = Path("/usr/share/containers/seccomp.json")  # containers-common: the RUN steps' seccomp profile
+    if seccomp.is_file():
+        recipe.file(str(seccomp), seccomp, 0o644)
+    recipe.text("/etc/containers/policy.json", _POLICY)
+    recipe.text("/etc/containers/registries.conf", _REGISTRIES_CONF)
+    recipe.text("/etc/containers/storage.conf", _STORAGE_CONF)
+    recipe.text("/etc/passwd", _PASSWD_ROOT)
+    recipe.text("/etc/group", _GROUP_ROOT)
+    recipe.text("/etc/nsswitch.conf", _NSSWITCH)
+    recipe.file("/etc/ssl/certs/ca-certificates.crt", HOST_CA_BUNDLE, 0o644)
+    return recipe
+
+
+RECIPES: tuple[Callable[[], Recipe], ...] = (buildkit_recipe, kaniko_recipe, buildah_recipe)
+
+
+# -- materializing ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    reference: str
+    folder: Path  # holds rootfs/ and config.json
+
+    @property
+    def rootfs(self) -> Path:
+        return self.folder / "rootfs"
+
+    @property
+    def config(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads((self.folder / "config.json").read_text())
+        return data
+
+
+def _materialize(recipe: Recipe, folder: Path) -> None:
+    rootfs = folder / "rootfs"
+    rootfs.mkdir(parents=True)
+    os.chmod(rootfs, 0o755)
+    # Directories first (parents before children), then files and links; owners and modes last so
+    # a setuid bit survives the chown.
+    entries = sorted(recipe.entries, key=lambda e: (e.source is not None or e.text is not None or e.link is not None, e.path))
+    for entry in entries:
+        target = rootfs / entry.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if entry.link is not None:
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            os.symlink(entry.link, target)
+            continue
+        if entry.source is not None:
+            if target.exists():
+                target.unlink()
+            shutil.copyfile(entry.source, target)
+        elif entry.text is not None:
+            target.write_text(entry.text)
+        else:
+            target.mkdir(exist_ok=True)
+        os.chown(target, entry.uid, entry.gid)
+        os.chmod(target, entry.mode)
+    config = {"architecture": "amd64", "os": "linux", "config": recipe.config}
+    (folder / "config.json").write_text(json.dumps(recipe.config, indent=1, sort_keys=True) + "\n")
+    (folder / "image.json").write_text(json.dumps({"reference": recipe.reference, **config}, indent=1) + "\n")
+
+
+def ensure_image(recipe: Recipe, *, log: Callable[[str], None] | None = None) -> BuiltImage:
+    """The folder of ``recipe``'s image, made now unless one with the same inputs exists."""
+    say = log or (lambda text: print(text, file=sys.stderr))
+    base = images_dir()
+    folder = base / f"{recipe.name}-{recipe.digest()}"
+    if (folder / "config.json").is_file():
+        return BuiltImage(recipe.name, recipe.reference, folder)
+    start = time.monotonic()
+    base.mkdir(parents=True, exist_ok=True)
+    partial = base / f".{folder.name}.partial-{os.getpid()}"
+    if partial.exists():
+        shutil.rmtree(partial)
+    try:
+        _materialize(recipe, partial)
+        partial.rename(folder)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+    for old in base.glob(f"{recipe.name}-*"):  # earlier inputs: not used any more
+        if old != folder and old.is_dir() and re.fullmatch(re.escape(recipe.name) + r"-[0-9a-f]{16}", old.name):
+            shutil.rmtree(old, ignore_errors=True)
+    say(f"images: made {recipe.name} in {time.monotonic() - start:.1f}s at {folder}")
+    return BuiltImage(recipe.name, recipe.reference, folder)
+
+
+def ensure_images(names: Iterable[str] | None = None) -> dict[str, Path]:
+    """The pinned image references (``cachebuild.builders.*.IMAGE``) → their image folders (``rootfs/``, ``config.json``)."""
+    wanted = set(names) if names is not None else None
+    result: dict[str, Path] = {}
+    for make in RECIPES:
+        recipe = make()
+        if wanted is not None and recipe.name not in wanted:
+            continue
+        result[recipe.reference] = ensure_image(recipe).folder
+    return result
+
+
+if __name__ == "__main__":
+    for reference, path in ensure_images().items():
+        print(f"{reference}\n  -> {path}")
