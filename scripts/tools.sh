@@ -52,7 +52,8 @@ module_dir() {  # module_dir MODULE VERSION: download (exact version, no @v/list
 build_buildkit() {
   local src
   src=$(module_dir github.com/moby/buildkit "$BUILDKIT_VERSION")
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -tags 'osusergo netgo static_build seccomp' \
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
+    -tags 'osusergo netgo static_build seccomp' \
     -o "$1/" ./cmd/buildkitd ./cmd/buildctl)
   install -m 0755 "$src/examples/buildctl-daemonless/buildctl-daemonless.sh" "$1/buildctl-daemonless.sh"
 }
@@ -60,7 +61,7 @@ build_buildkit() {
 build_kaniko() {
   local src
   src=$(module_dir "$KANIKO_MODULE" "$KANIKO_VERSION")
-  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -tags 'osusergo netgo' \
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w -X $KANIKO_MODULE/pkg/version.version=$KANIKO_VERSION" -tags 'osusergo netgo' \
     -o "$1/" ./cmd/executor ./cmd/warmer)
 }
 

@@ -1,4 +1,5 @@
-"""A base image made on this machine: Debian's static busybox on ``scratch``, pushed to a registry.
+"""A base image made on this machine: Debian's static busybox on ``scratch``, pushed to a registry
+(one platform with :func:`push`, or an index of several with :func:`push_index`).
 
 The demo and the tests run without internet, so their Dockerfile's ``FROM`` must come from here.
 The image is byte-for-byte reproducible (fixed timestamps and owners), so its digest, and with it
@@ -24,6 +25,8 @@ from cachebuild.local.distribution import Registry
 BUSYBOX = Path("/bin/busybox")
 REPOSITORY = "cachebuild/busybox"
 TAG = "1"
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -65,13 +68,13 @@ def layer(busybox: Path = BUSYBOX) -> bytes:
     return out.getvalue()
 
 
-def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> str:
-    """Push the busybox base image to ``registry``; its reference ``HOST/REPOSITORY:TAG``."""
-    tar = layer()
+def _push_image(registry: Registry, repository: str, busybox: Path, architecture: str) -> bytes:
+    """Push the layer and config of one platform's image; its manifest (not yet pushed)."""
+    tar = layer(busybox)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
     compressed = gzip.compress(tar, compresslevel=6, mtime=0)
     config = {
-        "architecture": _ARCH.get(platform.machine(), platform.machine()),
+        "architecture": architecture,
         "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -80,7 +83,7 @@ def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> st
     config_blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     manifest = {
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "mediaType": MANIFEST_TYPE,
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
             "digest": registry.push_blob(repository, config_blob),
@@ -94,6 +97,26 @@ def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> st
             }
         ],
     }
-    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    registry.put_manifest(repository, tag, body, manifest["mediaType"])  # type: ignore[arg-type]
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> str:
+    """Push the busybox base image (this machine's architecture) to ``registry``; its reference ``HOST/REPOSITORY:TAG``."""
+    body = _push_image(registry, repository, BUSYBOX, _ARCH.get(platform.machine(), platform.machine()))
+    registry.put_manifest(repository, tag, body, MANIFEST_TYPE)
+    return f"{registry.host}/{repository}:{tag}"
+
+
+def push_index(registry: Registry, busyboxes: dict[str, Path], repository: str = REPOSITORY, tag: str = TAG) -> str:
+    """Push a multi-platform busybox image: one image per ``{architecture: static busybox}`` (e.g.
+    ``{"amd64": /bin/busybox, "arm64": <Debian's busybox-static:arm64>}``, the arm64 one run through
+    qemu's binfmt_misc entry to list its applets) and an OCI index of them under ``tag``."""
+    manifests = []
+    for architecture, busybox in sorted(busyboxes.items()):
+        body = _push_image(registry, repository, busybox, architecture)
+        digest = registry.put_manifest(repository, "sha256:" + hashlib.sha256(body).hexdigest(), body, MANIFEST_TYPE)
+        entry_platform = {"architecture": architecture, "os": "linux"}
+        manifests.append({"mediaType": MANIFEST_TYPE, "digest": digest, "size": len(body), "platform": entry_platform})
+    index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests}
+    registry.put_manifest(repository, tag, json.dumps(index, sort_keys=True, separators=(",", ":")).encode(), INDEX_TYPE)
     return f"{registry.host}/{repository}:{tag}"
