@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -79,6 +80,7 @@ class Entry:
     mode: int = 0o755
     uid: int = 0
     gid: int = 0
+    capabilities: tuple[int, ...] = ()  # file capabilities (security.capability), permitted + effective
 
     def fingerprint(self) -> str:
         content = ""
@@ -86,7 +88,8 @@ class Entry:
             content = _file_digest(self.source)
         elif self.text is not None:
             content = hashlib.sha256(self.text.encode()).hexdigest()
-        return f"{self.path}|{content}|{self.link}|{self.mode:o}|{self.uid}|{self.gid}|{self.source is None and self.text is None and self.link is None}"
+        kind = "dir" if self.source is None and self.text is None and self.link is None else "file"
+        return f"{self.path}|{content}|{self.link}|{self.mode:o}|{self.uid}|{self.gid}|{kind}|{self.capabilities}"
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -126,9 +129,13 @@ class Recipe:
     def directory(self, path: str, mode: int = 0o755, uid: int = 0, gid: int = 0) -> None:
         self.add(Entry(path, mode=mode, uid=uid, gid=gid))
 
-    def binary_with_libraries(self, path: str, source: Path, mode: int | None = None) -> None:
+    def binary_with_libraries(self, path: str, source: Path, mode: int | None = None, capabilities: tuple[int, ...] = ()) -> None:
         """A dynamic binary, each shared library ``ldd`` lists at the path it resolved, and the loader."""
-        self.file(path, source, mode)
+        self.add(
+            Entry(
+                path, source=source, mode=mode if mode is not None else source.stat().st_mode & 0o7777, capabilities=capabilities
+            )
+        )
         for library, resolved in _ldd(source):
             self.file(library, resolved, 0o755)
 
@@ -168,6 +175,7 @@ def _busybox_applets(busybox: Path, flat_dir: str | None) -> list[str]:
 
 
 # -- the three images -------------------------------------------------------------------------
+_CAP_SETGID, _CAP_SETUID, _CAP_SETFCAP = 6, 7, 31
 _PASSWD_ROOT = "root:x:0:0:root:/root:/bin/sh\n"
 _GROUP_ROOT = "root:x:0:\n"
 _NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"
@@ -193,7 +201,19 @@ def buildkit_recipe() -> Recipe:
             "Volumes": {f"{home}/.local/share/buildkit": {}},
         },
     )
-    for d in ("/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/etc", "/etc/ssl", "/etc/ssl/certs", "/home", "/run", "/run/user"):
+    for d in (
+        "/bin",
+        "/sbin",
+        "/usr",
+        "/usr/bin",
+        "/usr/sbin",
+        "/etc",
+        "/etc/ssl",
+        "/etc/ssl/certs",
+        "/home",
+        "/run",
+        "/run/user",
+    ):
         recipe.directory(d)
     recipe.directory("/tmp", 0o1777)
     recipe.directory("/root", 0o700)
@@ -209,15 +229,29 @@ def buildkit_recipe() -> Recipe:
     runc = host_binary("/usr/sbin/runc", "runc")
     recipe.binary_with_libraries("/usr/bin/buildkit-runc", runc, 0o755)
     recipe.file("/usr/bin/runc", runc, 0o755)
-    for name in ("newuidmap", "newgidmap"):  # setuid root, as shadow-uidmap installs them
-        recipe.binary_with_libraries(f"/usr/bin/{name}", host_binary(f"/usr/bin/{name}", "uidmap"), 0o4755)
+    # Upstream's (alpine) newuidmap/newgidmap are setuid root and, built with libcap, drop to the
+    # caller's uid keeping CAP_SETUID/CAP_SETGID (+CAP_SETFCAP) before writing the map. Debian's are
+    # built without that: setuid root, they stay euid 0 without CAP_SYS_ADMIN in the pod and the
+    # kernel refuses the map ("newuidmap: write to uid_map failed: Operation not permitted").
+    # File capabilities give the same result as upstream's (as Fedora installs them).
+    recipe.binary_with_libraries(
+        "/usr/bin/newuidmap", host_binary("/usr/bin/newuidmap", "uidmap"), 0o755, (_CAP_SETUID, _CAP_SETFCAP)
+    )
+    recipe.binary_with_libraries("/usr/bin/newgidmap", host_binary("/usr/bin/newgidmap", "uidmap"), 0o755, (_CAP_SETGID,))
     recipe.text("/etc/passwd", _PASSWD_ROOT + f"user:x:1000:1000::{home}:/bin/sh\n")
     recipe.text("/etc/group", _GROUP_ROOT + "user:x:1000:\n")
     recipe.text("/etc/subuid", "user:100000:65536\n")
     recipe.text("/etc/subgid", "user:100000:65536\n")
     recipe.text("/etc/nsswitch.conf", _NSSWITCH)
     recipe.file("/etc/ssl/certs/ca-certificates.crt", HOST_CA_BUNDLE, 0o644)
-    for d in ("/run/user/1000", home, f"{home}/.local", f"{home}/.local/tmp", f"{home}/.local/share", f"{home}/.local/share/buildkit"):
+    for d in (
+        "/run/user/1000",
+        home,
+        f"{home}/.local",
+        f"{home}/.local/tmp",
+        f"{home}/.local/share",
+        f"{home}/.local/share/buildkit",
+    ):
         recipe.directory(d, 0o700 if d == "/run/user/1000" else 0o755, 1000, 1000)
     return recipe
 
@@ -316,6 +350,12 @@ class BuiltImage:
         return data
 
 
+def _file_capabilities(capabilities: tuple[int, ...]) -> bytes:
+    """``security.capability`` (VFS_CAP_REVISION_2, effective): what ``setcap CAPS+ep`` writes."""
+    permitted = sum(1 << c for c in capabilities)
+    return struct.pack("<IIIII", 0x02000000 | 0x1, permitted & 0xFFFFFFFF, 0, permitted >> 32, 0)
+
+
 def _materialize(recipe: Recipe, folder: Path) -> None:
     rootfs = folder / "rootfs"
     rootfs.mkdir(parents=True)
@@ -341,6 +381,8 @@ def _materialize(recipe: Recipe, folder: Path) -> None:
             target.mkdir(exist_ok=True)
         os.chown(target, entry.uid, entry.gid)
         os.chmod(target, entry.mode)
+        if entry.capabilities:
+            os.setxattr(target, "security.capability", _file_capabilities(entry.capabilities))
     config = {"architecture": "amd64", "os": "linux", "config": recipe.config}
     (folder / "config.json").write_text(json.dumps(recipe.config, indent=1, sort_keys=True) + "\n")
     (folder / "image.json").write_text(json.dumps({"reference": recipe.reference, **config}, indent=1) + "\n")

@@ -85,9 +85,16 @@ DEFAULT_MOUNTS: tuple[dict[str, Any], ...] = (  # containerd pkg/oci/mounts.go (
         "source": "devpts",
         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
     },
-    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {
+        "destination": "/dev/shm",
+        "type": "tmpfs",
+        "source": "shm",
+        "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    # CRI withMounts: the cgroup filesystem, read-only (nested runc, e.g. BuildKit's, looks for it)
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
 )
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet caps it
@@ -249,7 +256,9 @@ def _groups(rootfs: Path) -> list[list[str]]:
         return []
 
 
-def _resolve_user(rootfs: Path, image_user: str, run_as_user: int | None, run_as_group: int | None) -> tuple[int, int, str | None]:
+def _resolve_user(
+    rootfs: Path, image_user: str, run_as_user: int | None, run_as_group: int | None
+) -> tuple[int, int, str | None]:
     """``(uid, gid, user name)``: runAsUser/runAsGroup over the image's ``User`` (``name``, ``uid``, ``uid:gid``)."""
     users = _passwd(rootfs)
     name: str | None = None
@@ -266,7 +275,7 @@ def _resolve_user(rootfs: Path, image_user: str, run_as_user: int | None, run_as
         else:
             entry = next((u for u in users if u[0] == user_part), None)
             if entry is None:
-                raise PodRefused(f'unable to find user {user_part}: no matching entries in passwd file')
+                raise PodRefused(f"unable to find user {user_part}: no matching entries in passwd file")
             uid = int(entry[2])
         gid, name = (int(entry[3]), entry[0]) if entry else (0, None)
         if group_part:
@@ -365,7 +374,11 @@ def _projected_files(
         if key not in data:
             if optional:
                 continue
-            raise VolumeError(f"configmap references non-existent config key: {key}" if kind == "configMap" else f"couldn't find key {key} in {label} {_NAMESPACE}/{name}")
+            raise VolumeError(
+                f"configmap references non-existent config key: {key}"
+                if kind == "configMap"
+                else f"couldn't find key {key} in {label} {_NAMESPACE}/{name}"
+            )
         files[path] = (data[key], int(item.get("mode", default_mode)))
     return files
 
@@ -414,9 +427,7 @@ def _setup_volumes(pod: dict[str, Any], node: Node, pod_dir: Path) -> dict[str, 
         elif "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
             if claim not in node.claims:
-                raise VolumeError(
-                    f'pod has unbound immediate PersistentVolumeClaims: persistentvolumeclaim "{claim}" not found'
-                )
+                raise VolumeError(f'pod has unbound immediate PersistentVolumeClaims: persistentvolumeclaim "{claim}" not found')
             volumes[name] = (node.claims[claim], bool(volume["persistentVolumeClaim"].get("readOnly")))
         elif "hostPath" in volume:
             raise PodRefused(f"volume {name!r}: hostPath volumes are not allowed here")
@@ -447,11 +458,22 @@ def _setup_volumes(pod: dict[str, Any], node: Node, pod_dir: Path) -> dict[str, 
             for source in spec.get("sources") or []:
                 if "secret" in source:
                     s = source["secret"]
-                    files.update(_projected_files("secret", s["name"], _secret_bytes(node, s["name"]), s.get("items"), bool(s.get("optional")), mode))
+                    files.update(
+                        _projected_files(
+                            "secret", s["name"], _secret_bytes(node, s["name"]), s.get("items"), bool(s.get("optional")), mode
+                        )
+                    )
                 elif "configMap" in source:
                     c = source["configMap"]
                     files.update(
-                        _projected_files("configMap", c["name"], _config_map_bytes(node, c["name"]), c.get("items"), bool(c.get("optional")), mode)
+                        _projected_files(
+                            "configMap",
+                            c["name"],
+                            _config_map_bytes(node, c["name"]),
+                            c.get("items"),
+                            bool(c.get("optional")),
+                            mode,
+                        )
                     )
                 elif "downwardAPI" in source:
                     files.update(_downward_files(pod, source["downwardAPI"].get("items") or [], mode))
@@ -522,7 +544,11 @@ def _container_env(container: dict[str, Any], pod: dict[str, Any], node: Node) -
                 if secret is None or ref["key"] not in secret.data:
                     if ref.get("optional"):
                         continue
-                    raise VolumeError(f'secret "{ref["name"]}" not found' if secret is None else f"couldn't find key {ref['key']} in Secret {_NAMESPACE}/{ref['name']}")
+                    raise VolumeError(
+                        f'secret "{ref["name"]}" not found'
+                        if secret is None
+                        else f"couldn't find key {ref['key']} in Secret {_NAMESPACE}/{ref['name']}"
+                    )
                 value = secret.data[ref["key"]].decode()
             elif "configMapKeyRef" in source:
                 ref = source["configMapKeyRef"]
@@ -530,7 +556,11 @@ def _container_env(container: dict[str, Any], pod: dict[str, Any], node: Node) -
                 if data is None or ref["key"] not in data:
                     if ref.get("optional"):
                         continue
-                    raise VolumeError(f'configmap "{ref["name"]}" not found' if data is None else f"couldn't find key {ref['key']} in ConfigMap {_NAMESPACE}/{ref['name']}")
+                    raise VolumeError(
+                        f'configmap "{ref["name"]}" not found'
+                        if data is None
+                        else f"couldn't find key {ref['key']} in ConfigMap {_NAMESPACE}/{ref['name']}"
+                    )
                 value = data[ref["key"]]
             else:
                 raise PodRefused(f"env {env['name']}: valueFrom {sorted(source)} is not supported by this runner")
@@ -571,12 +601,7 @@ def _capabilities(security: dict[str, Any]) -> list[str]:
 
 def _all_capabilities() -> list[str]:
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    names = (
-        "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE "
-        "NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT "
-        "SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
-        "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
-    ).split()
+    names = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"]
     return [f"CAP_{n}" for n in names[: last + 1]]
 
 
@@ -596,7 +621,11 @@ def _seccomp(profile: dict[str, Any] | None, capabilities: list[str]) -> dict[st
 
 def _security(pod_security: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
     """The container's securityContext over the pod's (for the fields both have)."""
-    merged = {k: pod_security[k] for k in ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile") if k in pod_security}
+    merged = {
+        k: pod_security[k]
+        for k in ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile")
+        if k in pod_security
+    }
     merged.update(container.get("securityContext") or {})
     return merged
 
@@ -613,7 +642,12 @@ def _hosts_file(pod: dict[str, Any]) -> str:
 
 
 def _bind(destination: str, source: Path, read_only: bool) -> dict[str, Any]:
-    return {"destination": destination, "type": "bind", "source": str(source), "options": ["rbind", "rprivate", "ro" if read_only else "rw"]}
+    return {
+        "destination": destination,
+        "type": "bind",
+        "source": str(source),
+        "options": ["rbind", "rprivate", "ro" if read_only else "rw"],
+    }
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -660,14 +694,18 @@ class _Pod:
         name = container["name"]
         image = container.get("image", "")
         if image not in self.node.images:
-            raise VolumeError(f'Failed to pull image "{image}": this node has no such image (known: {", ".join(self.node.images)})')
+            raise VolumeError(
+                f'Failed to pull image "{image}": this node has no such image (known: {", ".join(self.node.images)})'
+            )
         folder = self.node.images[image]
         rootfs = folder / "rootfs"
         config = _image_config(folder)
         security = _security(self.spec.get("securityContext") or {}, container)
         if security.get("privileged"):
             raise PodRefused(f"container {name!r}: privileged containers are never run here")
-        uid, gid, user_name = _resolve_user(rootfs, str(config.get("User") or ""), security.get("runAsUser"), security.get("runAsGroup"))
+        uid, gid, user_name = _resolve_user(
+            rootfs, str(config.get("User") or ""), security.get("runAsUser"), security.get("runAsGroup")
+        )
         if security.get("runAsNonRoot") and uid == 0:
             raise VolumeError(f"container {name!r}: container has runAsNonRoot and image will run as root")
         pod_security = self.spec.get("securityContext") or {}
@@ -765,7 +803,9 @@ class _Pod:
 
     def mount_rootfs(self, prepared: _Prepared) -> None:
         options = f"lowerdir={prepared.image_rootfs},upperdir={prepared.upper},workdir={prepared.work}"
-        done = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(prepared.merged)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(prepared.merged)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise VolumeError(f"mounting the overlay rootfs of {prepared.name!r} failed: {done.stderr.strip()}")
         prepared.mounted = True
@@ -917,7 +957,9 @@ def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Calla
 
 
 @contextlib.contextmanager
-def pod_result(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Callable[[str, str], None] | None = None) -> Iterator[PodResult]:
+def pod_result(
+    pod: dict[str, Any], node: Node, *, timeout: float, on_output: Callable[[str, str], None] | None = None
+) -> Iterator[PodResult]:
     """:func:`run_pod`, and the pod's folder removed afterwards."""
     result = run_pod(pod, node, timeout=timeout, on_output=on_output)
     try:
