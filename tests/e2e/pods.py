@@ -94,7 +94,12 @@ DEFAULT_MOUNTS: tuple[dict[str, Any], ...] = (  # containerd pkg/oci/mounts.go (
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     # CRI withMounts: the cgroup filesystem, read-only (nested runc, e.g. BuildKit's, looks for it)
-    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    {
+        "destination": "/sys/fs/cgroup",
+        "type": "cgroup",
+        "source": "cgroup",
+        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+    },
 )
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet caps it
@@ -601,7 +606,49 @@ def _capabilities(security: dict[str, Any]) -> list[str]:
 
 def _all_capabilities() -> list[str]:
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    names = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"]
+    names = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
     return [f"CAP_{n}" for n in names[: last + 1]]
 
 
@@ -621,7 +668,7 @@ def _seccomp(profile: dict[str, Any] | None, capabilities: list[str]) -> dict[st
 
 def _security(pod_security: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
     """The container's securityContext over the pod's (for the fields both have)."""
-    merged = {
+    merged: dict[str, Any] = {
         k: pod_security[k]
         for k in ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile")
         if k in pod_security
@@ -900,6 +947,14 @@ class _Pod:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
+def _why(result: ContainerResult) -> str:
+    if result.reason == "DeadlineExceeded":
+        return "timed out"
+    if result.reason == "ContainerCannotRun":
+        return f"could not run: {result.log.strip()}"
+    return f"exited with {result.exit_code}"
+
+
 def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Callable[[str, str], None] | None = None) -> PodResult:
     """Run ``pod`` to completion (restartPolicy Never) on ``node``; ``on_output(container, line)`` streams output.
 
@@ -932,8 +987,7 @@ def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Calla
             result = runner.run_container(container, prepared)
             init_results[prepared.name] = result
             if result.exit_code != 0:
-                why = "timed out" if result.reason == "DeadlineExceeded" else f"exited with {result.exit_code}"
-                return finish("Failed", f"init container {prepared.name!r} {why}")
+                return finish("Failed", f"init container {prepared.name!r} {_why(result)}")
         mains = [(c, p) for kind, c, p in plans if kind == "containers"]
         threads = []
         for container, prepared in mains:
@@ -948,9 +1002,7 @@ def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Calla
             thread.join()
         failed = [r for r in results.values() if r.exit_code != 0]
         if failed:
-            return finish("Failed", "; ".join(
-                f"container {r.name!r} " + ("timed out" if r.reason == "DeadlineExceeded" else f"exited with {r.exit_code}") for r in failed
-            ))  # fmt: skip
+            return finish("Failed", "; ".join(f"container {r.name!r} {_why(r)}" for r in failed))
         return finish("Succeeded", "")
     finally:
         runner.cleanup()

@@ -195,8 +195,9 @@ def buildah_build(name: str, registry: TestRegistry, image: str, cache_repo: str
     if registry.credentials:
         mounts.append({"name": "docker-config", "mountPath": "/root/.docker", "readOnly": True})
         auth = ["--authfile", "/root/.docker/config.json"]
-    build = ["buildah", *common, "build", "--isolation", "chroot", "--layers", "--cache-from", cache_repo, "--cache-to", cache_repo,
-             *tls, *auth, "-f", "/workspace/src/Dockerfile", "-t", image, "/workspace/src"]  # fmt: skip
+    cache = ["--layers", "--cache-from", cache_repo, "--cache-to", cache_repo]
+    build = ["buildah", *common, "build", "--isolation", "chroot", *cache, *tls, *auth,
+             "-f", "/workspace/src/Dockerfile", "-t", image, "/workspace/src"]  # fmt: skip
     push = ["buildah", *common, "push", *tls, *auth, "--digestfile", "/workspace/out/digest", image]
     # A shell joins the two steps as the buildah-build task does; the argv words are fixed here.
     script = " ".join(_quote(w) for w in build) + " && " + " ".join(_quote(w) for w in push)

@@ -159,8 +159,9 @@ def make_ca_and_certificate(folder: Path, host_name: str) -> tuple[Path, Path, P
         raise RegistryError("openssl is not installed (apt-get install openssl; scripts/setup.sh installs it)")
     folder.mkdir(parents=True, exist_ok=True)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca_extensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cachebuild test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)  # fmt: skip
+             *ca_extensions, cwd=folder)  # fmt: skip
     _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={host_name}", cwd=folder)
     (folder / "server.ext").write_text(
         f"subjectAltName=DNS:{host_name}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n"

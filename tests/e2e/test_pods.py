@@ -15,7 +15,7 @@ import pytest
 
 from cachebuild.builders import buildah, buildkit, kaniko
 from e2e.expansion import expand, mapping_func_for
-from e2e.pods import Node, PodRefused, Secret, run_pod
+from e2e.pods import Node, PodRefused, PodResult, Secret, run_pod
 
 
 def pod(*containers: dict[str, Any], init: tuple[dict[str, Any], ...] = (), **spec: Any) -> dict[str, Any]:
@@ -29,13 +29,14 @@ def sh(name: str, script: str, image: str = buildah.IMAGE, **extra: Any) -> dict
     return {"name": name, "image": image, "command": ["/bin/sh", "-c", script], **extra}
 
 
-def run(node: Node, spec: dict[str, Any], timeout: float = 60):  # type: ignore[no-untyped-def]
-    result = run_pod(spec, node, timeout=timeout)
-    return result
+def run(node: Node, spec: dict[str, Any], timeout: float = 60) -> PodResult:
+    return run_pod(spec, node, timeout=timeout)
 
 
 def _mounts_under(folder: Path) -> list[str]:
-    return [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines() if line.split()[1].startswith(str(folder))]
+    return [
+        line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines() if line.split()[1].startswith(str(folder))
+    ]
 
 
 # -- expansion (the kubelet's rules, ported) -----------------------------------------------------
@@ -110,9 +111,7 @@ def test_image_entrypoint_and_cmd_semantics(make_node: Callable[..., Node]) -> N
 # -- volumes ---------------------------------------------------------------------------------------
 def test_secrets_are_mounted_read_only_under_their_key_names(make_node: Callable[..., Node]) -> None:
     config = b'{"auths": {"r.example:5000": {"auth": "dTpw"}}}'
-    node = make_node(
-        secrets={"docker": Secret.docker_config(config), "generic": Secret({"config.json": config, "other": b"x"})}
-    )
+    node = make_node(secrets={"docker": Secret.docker_config(config), "generic": Secret({"config.json": config, "other": b"x"})})
     script = (
         "ls -A /a; echo --; ls -A /b; echo --; cat /a/config.json; echo; cat /b/config.json; echo; "
         "stat -c %a /b/..data/config.json; echo hi > /a/config.json; echo rc=$?; touch /b/new; echo rc=$?"
@@ -166,7 +165,10 @@ def test_sub_path_claim_config_map_and_downward_api(make_node: Callable[..., Nod
         volumes=[
             {"name": "work", "persistentVolumeClaim": {"claimName": "work"}},
             {"name": "cfg", "configMap": {"name": "cfg"}},
-            {"name": "info", "downwardAPI": {"items": [{"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}]}},
+            {
+                "name": "info",
+                "downwardAPI": {"items": [{"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}]},
+            },
         ],
     )
     result = run(node, spec)
@@ -240,7 +242,9 @@ def _tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def test_deleting_its_own_root_leaves_host_and_image_untouched(images: dict[str, Path], make_node: Callable[..., Node], tmp_path: Path) -> None:
+def test_deleting_its_own_root_leaves_host_and_image_untouched(
+    images: dict[str, Path], make_node: Callable[..., Node], tmp_path: Path
+) -> None:
     sentinel = Path("/tmp") / f"infra-sentinel-{os.getpid()}"
     sentinel.write_text("host file")
     image_rootfs = images[kaniko.IMAGE] / "rootfs"
@@ -266,16 +270,30 @@ def test_security_context_fields(make_node: Callable[..., Node]) -> None:
     status = "grep -E '^(Seccomp|NoNewPrivs|CapBnd):' /proc/self/status; touch /x 2>&1; echo"
     spec = pod(
         sh("default", status),
-        sh("hardened", status, securityContext={
-            "seccompProfile": {"type": "RuntimeDefault"}, "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
-        }),  # fmt: skip
+        sh(
+            "hardened",
+            status,
+            securityContext={
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+            },
+        ),  # fmt: skip
         sh("unconfined", status, securityContext={"seccompProfile": {"type": "Unconfined"}, "capabilities": {"drop": ["KILL"]}}),
     )
     result = run(make_node(), spec)
     default, hardened, unconfined = (result.containers[n].log for n in ("default", "hardened", "unconfined"))
-    assert (_status(default, "Seccomp"), _status(default, "NoNewPrivs"), _status(default, "CapBnd")) == ("0", "0", "00000000a80425fb")
-    assert (_status(hardened, "Seccomp"), _status(hardened, "NoNewPrivs"), _status(hardened, "CapBnd")) == ("2", "1", "0000000000000001")
+    assert (_status(default, "Seccomp"), _status(default, "NoNewPrivs"), _status(default, "CapBnd")) == (
+        "0",
+        "0",
+        "00000000a80425fb",
+    )
+    assert (_status(hardened, "Seccomp"), _status(hardened, "NoNewPrivs"), _status(hardened, "CapBnd")) == (
+        "2",
+        "1",
+        "0000000000000001",
+    )
     assert "Read-only file system" in hardened and "Read-only" not in default
     assert _status(unconfined, "Seccomp") == "0"
     assert _status(unconfined, "CapBnd") == f"{0xA80425FB & ~(1 << 5):016x}"

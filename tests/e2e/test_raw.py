@@ -1,0 +1,147 @@
+"""The raw recipes (tests/e2e/raw.py) through the pod runner, against both real registries: a cold
+build, then a new pod with empty builder state that takes every step from the remote cache."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import raw
+from e2e.conftest import record_time
+from e2e.pods import Node, PodResult, run_pod
+from e2e.registries import TestRegistry
+
+BUILD_TIMEOUT = 600.0
+
+
+def _registry(pair: tuple[TestRegistry, TestRegistry], mode: str) -> TestRegistry:
+    return pair[0] if mode == "http" else pair[1]
+
+
+def _run(build: raw.RawBuild, images: dict[str, Path], context: Path, work: Path) -> tuple[PodResult, float]:
+    node = Node(images, claims={raw.SOURCE_CLAIM: context}, secrets=build.secrets, config_maps=build.config_maps, work_dir=work)
+    start = time.monotonic()
+    result = run_pod(build.pod, node, timeout=BUILD_TIMEOUT)
+    seconds = time.monotonic() - start
+    log = "".join(c.log for c in result.containers.values())
+    assert result.phase == "Succeeded", f"{result.message}\n{log[-4000:]}"
+    return result, seconds
+
+
+def _digest(build: raw.RawBuild, result: PodResult) -> str:
+    data = result.read_file(*build.digest_file).decode()
+    if build.digest_is_metadata_json:
+        return str(json.loads(data)["containerimage.digest"])
+    return data.strip()
+
+
+def _buildkit_cached_steps(log: str) -> set[str]:
+    """The ``[n/m] INSTRUCTION`` steps BuildKit reported ``CACHED``."""
+    names = dict(re.findall(r"^#(\d+) (\[\d+/\d+\] .+)$", log, re.M))
+    return {re.sub(r"^\[[^]]*\] ", "", names[n]) for n in re.findall(r"^#(\d+) CACHED$", log, re.M) if n in names}
+
+
+STEPS = {"RUN sleep 2 && echo one > /one", "COPY file.txt /file.txt", "RUN sleep 2 && cat /file.txt /one > /two"}
+
+
+def _hits(builder: str, log: str) -> set[str]:
+    if builder == "buildkit":
+        return {s for s in _buildkit_cached_steps(log) if s in STEPS}
+    if builder == "kaniko":  # kaniko caches RUN layers; COPY is re-run (no --cache-copy-layers)
+        return set(re.findall(r"Using caching version of cmd: (.+?)\s*$", log, re.M))
+    # buildah: "STEP n/m: INSTR" followed by "--> Cache pulled from remote ..." (or "Using cache")
+    hits, current = set(), ""
+    for line in log.splitlines():
+        if m := re.match(r"STEP \d+/\d+: (.+)$", line):
+            current = m.group(1)
+        elif line.startswith("--> Cache pulled from remote") or line.startswith("--> Using cache"):
+            hits.add(current)
+    return hits
+
+
+EXPECTED_WARM_HITS = {
+    "buildkit": STEPS,
+    "kaniko": {s for s in STEPS if s.startswith("RUN")},
+    "buildah": STEPS,
+}
+
+
+def _make(builder: str, name: str, registry: TestRegistry, repository: str) -> raw.RawBuild:
+    image = f"{registry.address}/{repository}:1"
+    if builder == "buildkit":
+        return raw.buildkit_build(name, registry, image, f"{registry.address}/{repository}:buildcache")
+    if builder == "kaniko":
+        return raw.kaniko_build(name, registry, image, f"{registry.address}/{repository}/cache")
+    return raw.buildah_build(name, registry, image, f"{registry.address}/{repository}/cache")
+
+
+@pytest.mark.parametrize("mode", ["http", "tls"])
+@pytest.mark.parametrize("builder", ["buildkit", "kaniko", "buildah"])
+def test_raw_build_cold_then_warm_from_the_remote_cache(
+    builder: str, mode: str, images: dict[str, Path], both_registries: tuple[TestRegistry, TestRegistry], tmp_path: Path
+) -> None:
+    registry = _registry(both_registries, mode)
+    repository = f"raw/{builder}"
+    context = raw.write_context(tmp_path / "context", f"{registry.address}/cachebuild/busybox:1")
+    logs = []
+    for attempt in ("cold", "warm"):
+        build = _make(builder, f"{builder}-{attempt}", registry, repository)
+        result, seconds = _run(build, images, context, tmp_path / f"pods-{attempt}")  # a new pod: empty builder state
+        record_time(f"raw {builder} {mode} {attempt}", seconds)
+        log = result.containers["main"].log
+        logs.append(log)
+        assert registry.tags(repository).count("1") == 1
+        _, registry_digest = registry.manifest(repository, "1")
+        assert _digest(build, result) == registry_digest
+        if builder == "buildkit":
+            assert "buildcache" in registry.tags(repository)
+        else:
+            assert len(registry.tags(f"{repository}/cache")) >= 2  # one cache image per RUN (and COPY for buildah)
+        hits = _hits(builder, log)
+        if attempt == "cold":
+            assert hits == set(), log[-3000:]
+        else:
+            assert hits == EXPECTED_WARM_HITS[builder], log[-3000:]
+    if registry.credentials is not None:
+        password = registry.credentials[1]
+        assert all(password not in log for log in logs)
+
+
+def test_raw_buildkit_multi_platform_index(
+    images: dict[str, Path], both_registries: tuple[TestRegistry, TestRegistry], tmp_path: Path
+) -> None:
+    registry = both_registries[0]
+    repository = "raw/buildkit-multi"
+    context = raw.write_context(tmp_path / "context", f"{registry.address}/cachebuild/busybox:1")
+    (context / "Dockerfile").write_text((context / "Dockerfile").read_text() + "RUN uname -m > /arch\n")
+    image = f"{registry.address}/{repository}:1"
+    build = raw.buildkit_build(
+        "bk-multi", registry, image, f"{registry.address}/{repository}:buildcache", platforms="linux/amd64,linux/arm64"
+    )
+    result, seconds = _run(build, images, context, tmp_path / "pods")
+    record_time("raw buildkit http linux/amd64+linux/arm64 cold", seconds)
+    index, digest = registry.manifest(repository, "1")
+    assert _digest(build, result) == digest
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert registry.platforms(repository, "1") == ["linux/amd64", "linux/arm64"]
+    client = registry.client()
+    for entry in index["manifests"]:
+        manifest, _ = registry.manifest(repository, entry["digest"])
+        config: dict[str, Any] = json.loads(client.request("GET", repository, f"blobs/{manifest['config']['digest']}").body)
+        assert config["architecture"] == entry["platform"]["architecture"]
+        assert all(registry.has_blob(repository, layer["digest"]) for layer in manifest["layers"])
+        # the last RUN ran on that architecture (arm64 through qemu's binfmt_misc entry)
+        last = client.request("GET", repository, f"blobs/{manifest['layers'][-1]['digest']}").body
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(last))) as tar:
+            member = tar.extractfile("arch")
+            assert member is not None
+            expected = {"amd64": "x86_64", "arm64": "aarch64"}[entry["platform"]["architecture"]]
+            assert member.read().decode().strip() == expected
