@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -314,3 +316,38 @@ def test_hosts_file_has_host_aliases(make_node: Callable[..., Node]) -> None:
     assert "\n# Entries added by HostAliases.\n127.0.0.1\tregistry-http.cachebuild.test\tother.test\n" in log
     assert log.endswith("\nt\n")
     assert json.loads(json.dumps(aliases)) == aliases
+
+
+_INTERRUPTED_POD = """
+import sys
+from pathlib import Path
+from cachebuild.builders import buildah
+from e2e.images import ensure_images
+from e2e.pods import Node, run_pod
+node = Node(ensure_images(), work_dir=Path(sys.argv[1]))
+spec = {"metadata": {"name": "ctrl-c"}, "spec": {"containers": [
+    {"name": "main", "image": buildah.IMAGE, "command": ["/bin/sh", "-c", "echo started; sleep 300"]}]}}
+run_pod(spec, node, timeout=600, on_output=lambda c, line: print(line, end="", flush=True))
+"""
+
+
+def test_ctrl_c_stops_the_container_and_cleans_up(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    work = tmp_path / "pods"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_POD, str(work)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": f"{root / 'python'}:{root / 'tests'}"},
+    )
+    assert child.stdout is not None
+    first = child.stdout.readline()
+    assert first == b"started\n", first + child.stdout.read()
+    child.send_signal(signal.SIGINT)
+    rest = child.communicate(timeout=30)[0]
+    assert b"KeyboardInterrupt" in rest
+    assert _mounts_under(tmp_path) == []
+    (pod_dir,) = work.iterdir()
+    assert not (pod_dir / "runc").exists()  # runc's state: deleted with the container
+    sleeping = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    assert not [pid for pid in sleeping if Path(f"/proc/{pid}/root").resolve() != Path("/")]
