@@ -11,9 +11,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # launcher scripts the way the builder images do; htpasswd for an authenticated registry.
 # The end-to-end tests (tests/e2e/): runc runs each pod container; rootlesskit, uidmap and
 # slirp4netns go into the rootless BuildKit image; qemu-user-static + binfmt-support run arm64
-# RUN steps; fuse-overlayfs for buildah/BuildKit; openssl makes the test registries' CA.
+# RUN steps; fuse-overlayfs, git and xz go into the BuildKit image (git into buildah's) as upstream
+# has them; openssl makes the test registries' CA.
 APT_PACKAGES=(buildah docker-registry busybox-static dash apache2-utils ca-certificates
-  rootlesskit runc uidmap slirp4netns qemu-user-static binfmt-support fuse-overlayfs openssl)
+  rootlesskit runc uidmap slirp4netns qemu-user-static binfmt-support fuse-overlayfs openssl git xz-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

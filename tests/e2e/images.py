@@ -115,6 +115,8 @@ class Recipe:
     entries: list[Entry] = field(default_factory=list)
 
     def add(self, entry: Entry) -> None:
+        """Add ``entry``; a later entry for the same path replaces the earlier (a binary over a busybox applet)."""
+        self.entries = [e for e in self.entries if e.path != entry.path]
         self.entries.append(entry)
 
     def file(self, path: str, source: Path, mode: int | None = None) -> None:
@@ -174,6 +176,14 @@ def _busybox_applets(busybox: Path, flat_dir: str | None) -> list[str]:
     return ["/" + p for p in paths]
 
 
+def _add_git(recipe: Recipe) -> None:
+    """Debian's git with its HTTP(S) transport: BuildKit and buildah run ``git`` for a git build context."""
+    recipe.binary_with_libraries("/usr/bin/git", host_binary("/usr/bin/git", "git"), 0o755)
+    remote_http = "/usr/lib/git-core/git-remote-http"
+    recipe.binary_with_libraries(remote_http, host_binary(remote_http, "git"), 0o755)
+    recipe.symlink("/usr/lib/git-core/git-remote-https", "git-remote-http")
+
+
 # -- the three images -------------------------------------------------------------------------
 _CAP_SETGID, _CAP_SETUID, _CAP_SETFCAP = 6, 7, 31
 _PASSWD_ROOT = "root:x:0:0:root:/root:/bin/sh\n"
@@ -218,10 +228,8 @@ def buildkit_recipe() -> Recipe:
     recipe.directory("/tmp", 0o1777)
     recipe.directory("/root", 0o700)
     recipe.file("/bin/busybox", HOST_BUSYBOX, 0o755)
-    ours = {"/usr/bin/buildkitd", "/usr/bin/buildctl", "/usr/bin/buildctl-daemonless.sh", "/usr/bin/rootlesskit"}
-    ours |= {"/usr/bin/buildkit-runc", "/usr/bin/runc", "/usr/bin/newuidmap", "/usr/bin/newgidmap"}
     for applet in _busybox_applets(HOST_BUSYBOX, None):
-        if applet not in ours and applet != "/bin/busybox":
+        if applet != "/bin/busybox":
             recipe.symlink(applet, "/bin/busybox")
     for name in ("buildkitd", "buildctl", "buildctl-daemonless.sh"):
         recipe.file(f"/usr/bin/{name}", tool(name), 0o755)
@@ -238,6 +246,10 @@ def buildkit_recipe() -> Recipe:
         "/usr/bin/newuidmap", host_binary("/usr/bin/newuidmap", "uidmap"), 0o755, (_CAP_SETUID, _CAP_SETFCAP)
     )
     recipe.binary_with_libraries("/usr/bin/newgidmap", host_binary("/usr/bin/newgidmap", "uidmap"), 0o755, (_CAP_SETGID,))
+    # upstream's apk add: fuse-overlayfs (the snapshotter where kernel overlay is refused), git, xz
+    recipe.binary_with_libraries("/usr/bin/fuse-overlayfs", host_binary("/usr/bin/fuse-overlayfs", "fuse-overlayfs"), 0o755)
+    recipe.binary_with_libraries("/usr/bin/xz", host_binary("/usr/bin/xz", "xz-utils"), 0o755)
+    _add_git(recipe)
     recipe.text("/etc/passwd", _PASSWD_ROOT + f"user:x:1000:1000::{home}:/bin/sh\n")
     recipe.text("/etc/group", _GROUP_ROOT + "user:x:1000:\n")
     recipe.text("/etc/subuid", "user:100000:65536\n")
@@ -317,6 +329,7 @@ def buildah_recipe() -> Recipe:
         if applet != "/bin/busybox":
             recipe.symlink(applet, "/bin/busybox")
     recipe.binary_with_libraries("/usr/bin/buildah", host_binary("/usr/bin/buildah", "buildah"), 0o755)
+    _add_git(recipe)
     seccomp = Path("/usr/share/containers/seccomp.json")  # containers-common: the RUN steps' seccomp profile
     if seccomp.is_file():
         recipe.file(str(seccomp), seccomp, 0o644)
