@@ -18,6 +18,7 @@ so a rendered template's default ``builder-image`` runs one of them unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -436,6 +437,92 @@ def ensure_images(names: Iterable[str] | None = None) -> dict[str, Path]:
             continue
         result[recipe.reference] = ensure_image(recipe).folder
     return result
+
+
+# -- an OCI archive, for a runtime that imports images (containerd, buildah pull oci-archive:) ----
+def oci_archive(folder: Path) -> Path:
+    """``folder/image.oci.tar``: an OCI image layout (one layer: ``rootfs/``; file capabilities kept as
+    ``SCHILY.xattr`` PAX records) with ``index.json`` naming the pinned reference by name and tag
+    (its digest is upstream's). Made once per folder."""
+    import gzip
+    import io
+    import tarfile
+
+    archive = folder / "image.oci.tar"
+    if archive.is_file():
+        return archive
+    rootfs = folder / "rootfs"
+    layer_buffer = io.BytesIO()
+    with tarfile.open(fileobj=layer_buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for dirpath, dirnames, filenames in os.walk(rootfs):
+            dirnames.sort()
+            for name in [*sorted(dirnames), *sorted(filenames)]:
+                path = Path(dirpath, name)
+                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(rootfs)))
+                info.mtime, info.uname, info.gname = 0, "", ""
+                with contextlib.suppress(OSError):
+                    caps = os.getxattr(path, "security.capability", follow_symlinks=False)
+                    info.pax_headers = {"SCHILY.xattr.security.capability": caps.decode("latin-1")}
+                if info.isreg():
+                    with open(path, "rb") as handle:
+                        tar.addfile(info, handle)
+                else:
+                    tar.addfile(info)
+    uncompressed = layer_buffer.getvalue()
+    layer = gzip.compress(uncompressed, compresslevel=1, mtime=0)
+    image = json.loads((folder / "image.json").read_text())
+    config = {
+        "architecture": image["architecture"],
+        "os": image["os"],
+        "config": image["config"],
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(uncompressed).hexdigest()]},
+    }
+    config_blob = json.dumps(config, sort_keys=True).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _sha(config_blob),
+            "size": len(config_blob),
+        },  # noqa: E501
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(layer), "size": len(layer)}],
+    }
+    manifest_blob = json.dumps(manifest, sort_keys=True).encode()
+    name_and_tag = image["reference"].split("@", 1)[0]
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": manifest["mediaType"],
+                "digest": _sha(manifest_blob),
+                "size": len(manifest_blob),
+                # The pinned reference's digest is upstream's, not this image's: name it by tag only.
+                "annotations": {
+                    "io.containerd.image.name": name_and_tag,
+                    "org.opencontainers.image.ref.name": name_and_tag.rsplit(":", 1)[1],
+                },
+            }
+        ],
+    }
+    partial = archive.with_suffix(f".partial-{os.getpid()}")
+    with tarfile.open(partial, "w") as out:
+
+        def put(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+
+        put("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        put("index.json", json.dumps(index).encode())
+        for blob in (config_blob, layer, manifest_blob):
+            put("blobs/sha256/" + _sha(blob).split(":")[1], blob)
+    partial.rename(archive)
+    return archive
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 if __name__ == "__main__":
