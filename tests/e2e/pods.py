@@ -331,8 +331,8 @@ def _format_map(values: Mapping[str, str]) -> str:
     return "\n".join(f"{key}={_go_quote(values[key])}" for key in sorted(values))
 
 
-class VolumeError(Exception):
-    """A volume cannot be set up; the message is what the kubelet would report."""
+class SetupError(Exception):
+    """The pod cannot start (a missing Secret, an unbound claim, an unknown image ...): the kubelet's message."""
 
 
 def _atomic_write(folder: Path, files: dict[str, tuple[bytes, int]]) -> None:
@@ -357,17 +357,17 @@ def _atomic_write(folder: Path, files: dict[str, tuple[bytes, int]]) -> None:
 
 def _check_path(path: str, what: str) -> None:
     if path.startswith("/") or ".." in path.split("/"):
-        raise VolumeError(f"{what} {path!r} must be a relative path without '..'")
+        raise SetupError(f"{what} {path!r} must be a relative path without '..'")
 
 
 def _projected_files(
     kind: str, name: str, data: Mapping[str, bytes] | None, items: list[dict[str, Any]] | None, optional: bool, default_mode: int
 ) -> dict[str, tuple[bytes, int]]:
-    label = {"secret": "Secret", "configMap": "ConfigMap"}[kind]
+    """The kubelet's MakePayload for a Secret or ConfigMap (volume or projected source), with its messages."""
     if data is None:
         if optional:
             return {}
-        raise VolumeError(f'{kind.lower() if kind == "secret" else "configmap"} "{name}" not found')
+        raise SetupError(f'{"secret" if kind == "secret" else "configmap"} "{name}" not found')
     files: dict[str, tuple[bytes, int]] = {}
     if not items:
         for key, value in data.items():
@@ -379,10 +379,10 @@ def _projected_files(
         if key not in data:
             if optional:
                 continue
-            raise VolumeError(
+            raise SetupError(
                 f"configmap references non-existent config key: {key}"
                 if kind == "configMap"
-                else f"couldn't find key {key} in {label} {_NAMESPACE}/{name}"
+                else f"references non-existent secret key: {key}"
             )
         files[path] = (data[key], int(item.get("mode", default_mode)))
     return files
@@ -403,7 +403,7 @@ def _downward_files(pod: dict[str, Any], items: list[dict[str, Any]], default_mo
         elif m := re.fullmatch(r"metadata\.(annotations|labels)\['(.+)'\]", field_path):
             value = str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
         else:
-            raise VolumeError(f"downwardAPI fieldPath {field_path!r} is not supported by this runner")
+            raise SetupError(f"downwardAPI fieldPath {field_path!r} is not supported by this runner")
         files[item["path"]] = (value.encode(), int(item.get("mode", default_mode)))
     return files
 
@@ -432,7 +432,7 @@ def _setup_volumes(pod: dict[str, Any], node: Node, pod_dir: Path) -> dict[str, 
         elif "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
             if claim not in node.claims:
-                raise VolumeError(f'pod has unbound immediate PersistentVolumeClaims: persistentvolumeclaim "{claim}" not found')
+                raise SetupError(f'pod has unbound immediate PersistentVolumeClaims: persistentvolumeclaim "{claim}" not found')
             volumes[name] = (node.claims[claim], bool(volume["persistentVolumeClaim"].get("readOnly")))
         elif "hostPath" in volume:
             raise PodRefused(f"volume {name!r}: hostPath volumes are not allowed here")
@@ -508,14 +508,14 @@ def _container_env(container: dict[str, Any], pod: dict[str, Any], node: Node) -
             ref = source["configMapRef"]
             data = node.config_maps.get(ref["name"])
             if data is None and not ref.get("optional"):
-                raise VolumeError(f'configmap "{ref["name"]}" not found')
+                raise SetupError(f'configmap "{ref["name"]}" not found')
             for k, v in (data or {}).items():
                 put(prefix + k, v)
         elif "secretRef" in source:
             ref = source["secretRef"]
             secret = node.secrets.get(ref["name"])
             if secret is None and not ref.get("optional"):
-                raise VolumeError(f'secret "{ref["name"]}" not found')
+                raise SetupError(f'secret "{ref["name"]}" not found')
             for k, b in (secret.data if secret else {}).items():
                 put(prefix + k, b.decode())
     mapping = mapping_func_for(values)
@@ -549,7 +549,7 @@ def _container_env(container: dict[str, Any], pod: dict[str, Any], node: Node) -
                 if secret is None or ref["key"] not in secret.data:
                     if ref.get("optional"):
                         continue
-                    raise VolumeError(
+                    raise SetupError(
                         f'secret "{ref["name"]}" not found'
                         if secret is None
                         else f"couldn't find key {ref['key']} in Secret {_NAMESPACE}/{ref['name']}"
@@ -561,7 +561,7 @@ def _container_env(container: dict[str, Any], pod: dict[str, Any], node: Node) -
                 if data is None or ref["key"] not in data:
                     if ref.get("optional"):
                         continue
-                    raise VolumeError(
+                    raise SetupError(
                         f'configmap "{ref["name"]}" not found'
                         if data is None
                         else f"couldn't find key {ref['key']} in ConfigMap {_NAMESPACE}/{ref['name']}"
@@ -606,50 +606,14 @@ def _capabilities(security: dict[str, Any]) -> list[str]:
 
 def _all_capabilities() -> list[str]:
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    names = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ]
-    return [f"CAP_{n}" for n in names[: last + 1]]
+    names = (
+        "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE",
+        "NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN",
+        "SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE",
+        "MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE",
+    )  # in capability number order (linux/capability.h)
+    numbered = " ".join(names).split(" ")
+    return [f"CAP_{n}" for n in numbered[: last + 1]]
 
 
 def _seccomp(profile: dict[str, Any] | None, capabilities: list[str]) -> dict[str, Any] | None:
@@ -741,7 +705,7 @@ class _Pod:
         name = container["name"]
         image = container.get("image", "")
         if image not in self.node.images:
-            raise VolumeError(
+            raise SetupError(
                 f'Failed to pull image "{image}": this node has no such image (known: {", ".join(self.node.images)})'
             )
         folder = self.node.images[image]
@@ -754,7 +718,7 @@ class _Pod:
             rootfs, str(config.get("User") or ""), security.get("runAsUser"), security.get("runAsGroup")
         )
         if security.get("runAsNonRoot") and uid == 0:
-            raise VolumeError(f"container {name!r}: container has runAsNonRoot and image will run as root")
+            raise SetupError(f"container {name!r}: container has runAsNonRoot and image will run as root")
         pod_security = self.spec.get("securityContext") or {}
         gids = _additional_gids(rootfs, user_name, gid)
         extra = [int(g) for g in pod_security.get("supplementalGroups") or []]
@@ -772,7 +736,7 @@ class _Pod:
                 args = list(config.get("Cmd") or [])
         argv = command + args
         if not argv:
-            raise VolumeError(f"container {name!r}: no command specified")
+            raise SetupError(f"container {name!r}: no command specified")
         image_env = list(config.get("Env") or [])
         if not any(e.startswith("PATH=") for e in image_env):
             image_env.insert(0, DEFAULT_PATH)
@@ -794,7 +758,7 @@ class _Pod:
         for mount in container.get("volumeMounts") or []:
             vname = mount["name"]
             if vname not in volumes:
-                raise VolumeError(f"container {name!r}: volumeMount {vname!r} names no volume of the pod")
+                raise SetupError(f"container {name!r}: volumeMount {vname!r} names no volume of the pod")
             source, forced_ro = volumes[vname]
             sub = mount.get("subPath", "")
             if sub:
@@ -854,7 +818,7 @@ class _Pod:
             ["mount", "-t", "overlay", "overlay", "-o", options, str(prepared.merged)], capture_output=True, text=True
         )
         if done.returncode != 0:
-            raise VolumeError(f"mounting the overlay rootfs of {prepared.name!r} failed: {done.stderr.strip()}")
+            raise SetupError(f"mounting the overlay rootfs of {prepared.name!r} failed: {done.stderr.strip()}")
         prepared.mounted = True
         # containerd creates the working directory when the image lacks it
         spec = json.loads((prepared.bundle / "config.json").read_text())
@@ -873,7 +837,7 @@ class _Pod:
         start = time.monotonic()
         try:
             self.mount_rootfs(prepared)
-        except VolumeError as err:
+        except SetupError as err:
             result.reason, result.log = "ContainerCannotRun", str(err) + "\n"
             return result
         with self.lock:
@@ -979,7 +943,7 @@ def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Calla
                 for container in spec.get(kind) or []:
                     prepared, _ = runner.prepare(container, volumes)
                     plans.append((kind, container, prepared))
-        except VolumeError as err:
+        except SetupError as err:
             return finish("Failed", str(err))
         for kind, container, prepared in plans:
             if kind != "initContainers":

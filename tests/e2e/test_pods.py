@@ -351,3 +351,33 @@ def test_ctrl_c_stops_the_container_and_cleans_up(tmp_path: Path) -> None:
     assert not (pod_dir / "runc").exists()  # runc's state: deleted with the container
     sleeping = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
     assert not [pid for pid in sleeping if Path(f"/proc/{pid}/root").resolve() != Path("/")]
+
+
+@pytest.mark.parametrize("kind", ["dockerconfigjson", "generic", "missing"])
+def test_projected_docker_config_as_the_templates_mount_it(kind: str, make_node: Callable[..., Node]) -> None:
+    """Both Secret kinds through one projected volume (items for .dockerconfigjson, then all keys), optional."""
+    config = b'{"auths": {}}'
+    secrets = {
+        "dockerconfigjson": {"creds": Secret.docker_config(config)},
+        "generic": {"creds": Secret({"config.json": config})},
+        "missing": {},
+    }[kind]
+    volume = {
+        "name": "docker",
+        "projected": {
+            "sources": [
+                {"secret": {"name": "creds", "optional": True, "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}},
+                {"secret": {"name": "creds", "optional": True}},
+            ]
+        },
+    }
+    mounts = [{"name": "docker", "mountPath": "/d"}]
+    spec = pod(sh("main", "ls -A /d | grep -v '^\\.\\.'; cat /d/config.json", volumeMounts=mounts), volumes=[volume])
+    result = run(make_node(secrets=secrets), spec)
+    log = result.containers["main"].log
+    if kind == "missing":
+        assert log == "cat: can't open '/d/config.json': No such file or directory\n"
+    else:
+        names = log.splitlines()[:-1]
+        assert names == ([".dockerconfigjson", "config.json"] if kind == "dockerconfigjson" else ["config.json"])
+        assert log.endswith(config.decode())
