@@ -141,7 +141,42 @@ def buildkit_build(name: str, registry: TestRegistry, image: str, cache: str, *,
     )
 
 
-def kaniko_build(name: str, registry: TestRegistry, image: str, cache_repo: str) -> RawBuild:
+KANIKO_CACHE_CLAIM = "kaniko-cache"  # the warmer's base images, shared with the executor
+
+
+def _kaniko_registry_access(
+    name: str, registry: TestRegistry, mounts: list[dict[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """Flags, volumes and ConfigMaps for kaniko (executor or warmer) to reach ``registry``."""
+    volumes: list[dict[str, Any]] = []
+    config_maps = {}
+    if registry.ca_file:
+        config_maps[f"{name}-ca"] = {"ca.crt": registry.ca_file.read_text()}
+        volumes += _ca_volume(registry, f"{name}-ca")
+        mounts.append({"name": "registry-ca", "mountPath": "/kaniko/registry-ca", "readOnly": True})
+        flags = [f"--registry-certificate={registry.address}=/kaniko/registry-ca/ca.crt"]
+    else:
+        flags = [f"--insecure-registry={registry.address}"]
+    volumes += _docker_volume(registry, f"{name}-docker")
+    if registry.credentials:
+        mounts.append({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": True})
+    return flags, volumes, config_maps
+
+
+def kaniko_warm(name: str, registry: TestRegistry, base_images: list[str]) -> RawBuild:
+    """The warmer: ``--cache-dir=/cache --image=REF ...`` into the :data:`KANIKO_CACHE_CLAIM` claim."""
+    mounts = [{"name": "cache", "mountPath": "/cache"}]
+    flags, volumes, config_maps = _kaniko_registry_access(name, registry, mounts)
+    args = ["--cache-dir=/cache", *(f"--image={ref}" for ref in base_images), *flags]
+    volumes.append({"name": "cache", "persistentVolumeClaim": {"claimName": KANIKO_CACHE_CLAIM}})
+    container = {"name": "main", "image": kaniko.IMAGE, "command": ["/kaniko/warmer"], "args": args, "volumeMounts": mounts}
+    pod = _pod(name, registry, container, volumes)
+    pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] != "source"]  # the warmer needs no context
+    return RawBuild(pod, _credentials(registry, f"{name}-docker"), config_maps, ("main", ""))
+
+
+def kaniko_build(name: str, registry: TestRegistry, image: str, cache_repo: str, *, warmed: bool = False) -> RawBuild:
+    """``warmed``: ``/cache`` is the warmer's claim (:func:`kaniko_warm`), else an emptyDir."""
     args = [
         "--context=dir:///workspace/src",
         "--dockerfile=Dockerfile",
@@ -156,18 +191,10 @@ def kaniko_build(name: str, registry: TestRegistry, image: str, cache_repo: str)
         {"name": "cache", "mountPath": "/cache"},
         {"name": "out", "mountPath": "/workspace/out"},
     ]
-    volumes: list[dict[str, Any]] = [{"name": "cache", "emptyDir": {}}, {"name": "out", "emptyDir": {}}]
-    config_maps = {}
-    if registry.ca_file:
-        config_maps[f"{name}-ca"] = {"ca.crt": registry.ca_file.read_text()}
-        volumes += _ca_volume(registry, f"{name}-ca")
-        mounts.append({"name": "registry-ca", "mountPath": "/kaniko/registry-ca", "readOnly": True})
-        args.append(f"--registry-certificate={registry.address}=/kaniko/registry-ca/ca.crt")
-    else:
-        args.append(f"--insecure-registry={registry.address}")
-    volumes += _docker_volume(registry, f"{name}-docker")
-    if registry.credentials:
-        mounts.append({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": True})
+    flags, volumes, config_maps = _kaniko_registry_access(name, registry, mounts)
+    args += flags
+    cache = {"persistentVolumeClaim": {"claimName": KANIKO_CACHE_CLAIM}} if warmed else {"emptyDir": {}}
+    volumes += [{"name": "cache", **cache}, {"name": "out", "emptyDir": {}}]
     container = {"name": "main", "image": kaniko.IMAGE, "command": ["/kaniko/executor"], "args": args, "volumeMounts": mounts}
     return RawBuild(
         _pod(name, registry, container, volumes),

@@ -133,9 +133,10 @@ class TestRegistry:
         return self.client().has_blob(repository, digest)
 
     def push_base_image(
-        self, repository: str = baseimage.REPOSITORY, tag: str = baseimage.TAG, *, multi_platform: bool = True
+        self, repository: str = baseimage.REPOSITORY, tag: str = baseimage.TAG, *, multi_platform: bool = True, media: str = "oci"
     ) -> str:
-        """The project's busybox base image, as a linux/amd64 + linux/arm64 index (or amd64 only)."""
+        """The project's busybox base image, as a linux/amd64 + linux/arm64 index (or amd64 only);
+        ``media="docker"``: a Docker manifest list of Docker manifests instead of OCI."""
         client = self.client()
         if not multi_platform:
             baseimage.push(client, repository, tag)
@@ -143,7 +144,7 @@ class TestRegistry:
             arm64 = tools_bin() / "busybox-arm64"
             if not arm64.exists():
                 raise RegistryError(f"{arm64} is missing: run `bash scripts/tools.sh`")
-            baseimage.push_index(client, {"amd64": baseimage.BUSYBOX, "arm64": arm64.resolve()}, repository, tag)
+            baseimage.push_index(client, {"amd64": baseimage.BUSYBOX, "arm64": arm64.resolve()}, repository, tag, media=media)
         return f"{self.address}/{repository}:{tag}"
 
 

@@ -145,3 +145,67 @@ def test_raw_buildkit_multi_platform_index(
             assert member is not None
             expected = {"amd64": "x86_64", "arm64": "aarch64"}[entry["platform"]["architecture"]]
             assert member.read().decode().strip() == expected
+
+
+def _warm_then_build(
+    registry: TestRegistry, base: str, images: dict[str, Path], tmp_path: Path, repository: str
+) -> tuple[raw.RawBuild, PodResult]:
+    context = raw.write_context(tmp_path / "context", base)
+    cache = tmp_path / "kaniko-cache"
+    cache.mkdir()
+    warm = raw.kaniko_warm("warm", registry, [base])
+    node = Node(
+        images,
+        claims={raw.KANIKO_CACHE_CLAIM: cache},
+        secrets=warm.secrets,
+        config_maps=warm.config_maps,
+        work_dir=tmp_path / "w",
+    )
+    start = time.monotonic()
+    result = run_pod(warm.pod, node, timeout=BUILD_TIMEOUT)
+    record_time(f"raw kaniko-warm {registry.name} {repository}", time.monotonic() - start)
+    assert result.phase == "Succeeded", result.containers["main"].log
+    assert any(p.name.startswith("sha256:") for p in cache.iterdir()), sorted(p.name for p in cache.iterdir())
+    build = raw.kaniko_build(
+        "build", registry, f"{registry.address}/{repository}:1", f"{registry.address}/{repository}/cache", warmed=True
+    )
+    node = Node(
+        images,
+        claims={raw.SOURCE_CLAIM: context, raw.KANIKO_CACHE_CLAIM: cache},
+        secrets=build.secrets,
+        config_maps=build.config_maps,
+        work_dir=tmp_path / "b",
+    )
+    result = run_pod(build.pod, node, timeout=BUILD_TIMEOUT)
+    log = result.containers["main"].log
+    assert re.search(r"Found sha256:[0-9a-f]{64} in local cache", log), log[-3000:]  # the base image came from the warmer
+    return build, result
+
+
+@pytest.mark.parametrize("mode", ["http", "tls"])
+def test_raw_kaniko_warmer_then_executor_from_the_warmed_cache(
+    mode: str, images: dict[str, Path], both_registries: tuple[TestRegistry, TestRegistry], tmp_path: Path
+) -> None:
+    """A base image in Docker media types: warmed, then built on from the warmer's cache."""
+    registry = _registry(both_registries, mode)
+    base = registry.push_base_image("cachebuild/busybox-docker", media="docker")
+    build, result = _warm_then_build(registry, base, images, tmp_path, "raw/warmed")
+    assert result.phase == "Succeeded", result.containers["main"].log[-3000:]
+    assert _digest(build, result) == registry.manifest("raw/warmed", "1")[1]
+
+
+def test_kaniko_1_24_cannot_push_on_a_warmed_oci_base(
+    images: dict[str, Path], both_registries: tuple[TestRegistry, TestRegistry], tmp_path: Path
+) -> None:
+    """Upstream kaniko v1.24.0 (GoogleContainerTools/kaniko#2423, #2713; fix PR #3231 never merged):
+    an OCI base read back from the warmer's cache becomes a Docker-typed image whose manifest keeps
+    the OCI mediaType, and a registry that checks refuses the push. When a fixed kaniko is pinned in
+    tools/versions.env this test fails: then drop it and warm OCI bases in the test above."""
+    registry = both_registries[0]
+    _, result = _warm_then_build(registry, f"{registry.address}/cachebuild/busybox:1", images, tmp_path, "raw/warmed-oci")
+    assert result.phase == "Failed"
+    expected = (
+        f"error pushing image: failed to push to destination {registry.address}/raw/warmed-oci:1: "
+        f"PUT http://{registry.address}/v2/raw/warmed-oci/manifests/1: MANIFEST_INVALID: manifest invalid; map[]"
+    )
+    assert expected in result.containers["main"].log
