@@ -402,28 +402,43 @@ def _materialize(recipe: Recipe, folder: Path) -> None:
     (folder / "image.json").write_text(json.dumps({"reference": recipe.reference, **config}, indent=1) + "\n")
 
 
+_UNUSED_DAYS = 7  # an image folder no run asked for this long is removed (others may still run on newer ones)
+
+
 def ensure_image(recipe: Recipe, *, log: Callable[[str], None] | None = None) -> BuiltImage:
-    """The folder of ``recipe``'s image, made now unless one with the same inputs exists."""
+    """The folder of ``recipe``'s image, made now unless one with the same inputs exists.
+
+    Safe against a concurrent run (another worktree on the same machine): each makes its own
+    partial folder and the first rename wins. Folders of other inputs are left alone (a pod may run
+    on one) until unused for a week."""
     say = log or (lambda text: print(text, file=sys.stderr))
     base = images_dir()
     folder = base / f"{recipe.name}-{recipe.digest()}"
-    if (folder / "config.json").is_file():
-        return BuiltImage(recipe.name, recipe.reference, folder)
-    start = time.monotonic()
-    base.mkdir(parents=True, exist_ok=True)
-    partial = base / f".{folder.name}.partial-{os.getpid()}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    try:
-        _materialize(recipe, partial)
-        partial.rename(folder)
-    finally:
+    if not (folder / "config.json").is_file():
+        start = time.monotonic()
+        base.mkdir(parents=True, exist_ok=True)
+        partial = base / f".{folder.name}.partial-{os.getpid()}"
         if partial.exists():
             shutil.rmtree(partial)
-    for old in base.glob(f"{recipe.name}-*"):  # earlier inputs: not used any more
-        if old != folder and old.is_dir() and re.fullmatch(re.escape(recipe.name) + r"-[0-9a-f]{16}", old.name):
+        try:
+            _materialize(recipe, partial)
+            try:
+                partial.rename(folder)
+            except OSError:
+                if not (folder / "config.json").is_file():  # not a concurrent run's identical image
+                    raise
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial)
+        say(f"images: made {recipe.name} in {time.monotonic() - start:.1f}s at {folder}")
+    (folder / "last-used").touch()
+    for old in base.glob(f"{recipe.name}-*"):
+        if old == folder or not re.fullmatch(re.escape(recipe.name) + r"-[0-9a-f]{16}", old.name):
+            continue
+        marker = old / "last-used"
+        used = marker.stat().st_mtime if marker.exists() else old.stat().st_mtime
+        if time.time() - used > _UNUSED_DAYS * 86400:
             shutil.rmtree(old, ignore_errors=True)
-    say(f"images: made {recipe.name} in {time.monotonic() - start:.1f}s at {folder}")
     return BuiltImage(recipe.name, recipe.reference, folder)
 
 

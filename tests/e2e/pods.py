@@ -675,6 +675,9 @@ class _Pod:
     def __init__(self, pod: dict[str, Any], node: Node, timeout: float, on_output: Callable[[str, str], None] | None) -> None:
         self.pod = pod
         self.node = node
+        active_deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if active_deadline is not None:  # the kubelet's own deadline for the pod, when shorter
+            timeout = min(timeout, float(active_deadline))
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         self.on_output = on_output
@@ -924,7 +927,8 @@ def run_pod(pod: dict[str, Any], node: Node, *, timeout: float, on_output: Calla
 
     Raises :class:`PodRefused` for what is never run here (privileged, hostPath ...). Setup failures the
     kubelet would report (a missing Secret, an unbound claim, an unknown image) give a ``Failed`` pod
-    with that message. ``timeout`` covers the whole pod; at it the running containers are killed.
+    with that message. ``timeout`` (or the pod's ``activeDeadlineSeconds`` when shorter) covers the whole
+    pod; at it the running containers are killed.
     """
     runner = _Pod(pod, node, timeout, on_output)
     init_results: dict[str, ContainerResult] = {}

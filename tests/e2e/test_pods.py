@@ -233,6 +233,14 @@ def test_timeout_kills_the_container_and_cleans_up(make_node: Callable[..., Node
     assert listed.stdout.strip() == ""
 
 
+def test_active_deadline_seconds_is_the_pod_timeout_when_shorter(make_node: Callable[..., Node]) -> None:
+    start = time.monotonic()
+    result = run(make_node(), pod(sh("main", "sleep 120"), activeDeadlineSeconds=2), timeout=60)
+    assert time.monotonic() - start < 15
+    assert result.containers["main"].reason == "DeadlineExceeded"
+    assert "killed after the pod's timeout of 2s" in result.containers["main"].log
+
+
 def _tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
