@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real components the end-to-end tests run, pinned by tools/versions.env and cached by
-# version under ${CACHEBUILD_TOOLS:-~/.cache/cachebuild/tools}: a second run only checks and prints.
+# version under $CACHEBUILD_TOOLS (default ${XDG_CACHE_HOME:-~/.cache}/cachebuild/tools, beside the
+# cachebuild cache folder the Python code uses): a second run only checks and prints.
 #   buildkit-<v>/   buildkitd, buildctl (from source) and buildctl-daemonless.sh (same module)
 #   kaniko-<v>/     executor, warmer (static)
 #   seccomp-profile-<v>/  prints moby's default seccomp profile (RuntimeDefault) as OCI JSON
@@ -18,7 +19,7 @@ if ! command -v go >/dev/null 2>&1; then
   echo "tools: Go is not installed (https://go.dev/doc/install; the machines have it in /usr/local/go/bin)" >&2
   exit 1
 fi
-TOOLS=${CACHEBUILD_TOOLS:-$HOME/.cache/cachebuild/tools}
+TOOLS=${CACHEBUILD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/cachebuild/tools}
 mkdir -p "$TOOLS/bin"
 export GOFLAGS=${GOFLAGS:-}
 MODCACHE=$(go env GOMODCACHE)

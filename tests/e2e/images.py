@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachebuild.builders import buildah, buildkit, kaniko
+from cachebuild.local import cache_dir
 
 RECIPE_VERSION = "1"  # bump when the way images are laid out changes
 HOST_BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (amd64, static)
@@ -45,8 +46,8 @@ class ImageError(Exception):
 
 
 def tools_bin() -> Path:
-    """The folder with one symlink per tool that ``scripts/tools.sh`` built."""
-    base = os.environ.get("CACHEBUILD_TOOLS") or str(Path.home() / ".cache" / "cachebuild" / "tools")
+    """The folder with one symlink per tool that ``scripts/tools.sh`` built (``$CACHEBUILD_TOOLS/bin``)."""
+    base = os.environ.get("CACHEBUILD_TOOLS") or str(cache_dir() / "tools")
     return Path(base) / "bin"
 
 
@@ -65,8 +66,7 @@ def host_binary(path: str, package: str) -> Path:
 
 
 def images_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cachebuild" / "images"
+    return cache_dir() / "images"
 
 
 # -- a recipe: what goes where ----------------------------------------------------------------
