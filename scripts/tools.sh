@@ -96,32 +96,37 @@ ensure_binfmt() {
   fi
 }
 
-# -- run -------------------------------------------------------------------------------------------
-ensure_binfmt
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-  $SUDO dpkg --add-architecture arm64
-  $SUDO apt-get update -qq
-fi
-BUSYBOX_ARM64_VERSION=$(apt-cache policy busybox-static:arm64 | sed -n 's/^  Candidate: //p')
-if [ -z "$BUSYBOX_ARM64_VERSION" ] || [ "$BUSYBOX_ARM64_VERSION" = "(none)" ]; then
-  $SUDO apt-get update -qq
+# -- run: one function, so that bash has read all of it before it starts (an edit meanwhile is harmless)
+main() {
+  ensure_binfmt
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+    $SUDO apt-get update -qq
+  fi
   BUSYBOX_ARM64_VERSION=$(apt-cache policy busybox-static:arm64 | sed -n 's/^  Candidate: //p')
-fi
+  if [ -z "$BUSYBOX_ARM64_VERSION" ] || [ "$BUSYBOX_ARM64_VERSION" = "(none)" ]; then
+    $SUDO apt-get update -qq
+    BUSYBOX_ARM64_VERSION=$(apt-cache policy busybox-static:arm64 | sed -n 's/^  Candidate: //p')
+  fi
 
-done_or_build buildkit "$BUILDKIT_VERSION" build_buildkit
-done_or_build kaniko "$KANIKO_VERSION" build_kaniko
-done_or_build seccomp-profile "$SECCOMP_VERSION" build_seccomp
-done_or_build busybox-arm64 "${BUSYBOX_ARM64_VERSION//[:~]/_}" build_busybox_arm64
+  done_or_build buildkit "$BUILDKIT_VERSION" build_buildkit
+  done_or_build kaniko "$KANIKO_VERSION" build_kaniko
+  done_or_build seccomp-profile "$SECCOMP_VERSION" build_seccomp
+  done_or_build busybox-arm64 "${BUSYBOX_ARM64_VERSION//[:~]/_}" build_busybox_arm64
 
-link() { ln -sfn "$1" "$TOOLS/bin/$(basename "$1")"; }
-for b in buildkitd buildctl buildctl-daemonless.sh; do link "$TOOLS/buildkit-$BUILDKIT_VERSION/$b"; done
-for b in executor warmer; do link "$TOOLS/kaniko-$KANIKO_VERSION/$b"; done
-link "$TOOLS/seccomp-profile-$SECCOMP_VERSION/seccomp-profile"
-ln -sfn "$TOOLS/busybox-arm64-${BUSYBOX_ARM64_VERSION//[:~]/_}/busybox" "$TOOLS/bin/busybox-arm64"
+  link() { ln -sfn "$1" "$TOOLS/bin/$(basename "$1")"; }
+  for b in buildkitd buildctl buildctl-daemonless.sh; do link "$TOOLS/buildkit-$BUILDKIT_VERSION/$b"; done
+  for b in executor warmer; do link "$TOOLS/kaniko-$KANIKO_VERSION/$b"; done
+  link "$TOOLS/seccomp-profile-$SECCOMP_VERSION/seccomp-profile"
+  ln -sfn "$TOOLS/busybox-arm64-${BUSYBOX_ARM64_VERSION//[:~]/_}/busybox" "$TOOLS/bin/busybox-arm64"
 
-# The check: a static arm64 binary runs here (through qemu).
-if ! out=$("$TOOLS/bin/busybox-arm64" uname -m 2>&1) || [ "$out" != aarch64 ]; then
-  echo "tools: the arm64 busybox does not run through binfmt_misc/qemu: $out" >&2
-  exit 1
-fi
-echo "tools: ready in $TOOLS/bin ($(ls "$TOOLS/bin" | tr '\n' ' '))"
+  # The check: a static arm64 binary runs here (through qemu).
+  if ! out=$("$TOOLS/bin/busybox-arm64" uname -m 2>&1) || [ "$out" != aarch64 ]; then
+    echo "tools: the arm64 busybox does not run through binfmt_misc/qemu: $out" >&2
+    exit 1
+  fi
+  echo "tools: ready in $TOOLS/bin ($(ls "$TOOLS/bin" | tr '\n' ' '))"
+}
+
+main "$@"
+exit
