@@ -74,7 +74,7 @@ build_seccomp() {
 build_busybox_arm64() {
   local tmp
   tmp=$(mktemp -d /tmp/cachebuild-busybox.XXXXXX)
-  chmod 0755 "$tmp"  # apt downloads as user _apt
+  if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi  # root's apt downloads as _apt
   (cd "$tmp" && apt-get download -q "busybox-static:arm64=$BUSYBOX_ARM64_VERSION" >/dev/null)
   dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/root"
   install -m 0755 "$tmp/root/bin/busybox" "$1/busybox"
