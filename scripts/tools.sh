@@ -90,6 +90,11 @@ ensure_binfmt() {
     $SUDO update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || $SUDO update-binfmts --enable
   fi
   if ! grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    # registered by something else without F: register it again from qemu-user-static's own entry
+    echo -1 | $SUDO tee /proc/sys/fs/binfmt_misc/qemu-aarch64 >/dev/null
+    $SUDO update-binfmts --enable qemu-aarch64 >/dev/null
+  fi
+  if ! grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
     echo "tools: /proc/sys/fs/binfmt_misc/qemu-aarch64 lacks the F flag:" >&2
     cat /proc/sys/fs/binfmt_misc/qemu-aarch64 >&2
     exit 1
