@@ -26,12 +26,20 @@ from e2e.pods import Secret
 from e2e.registries import TestRegistry
 
 SOURCE_CLAIM = "source"  # the build context: a PVC the caller maps to a host folder
+# Each RUN prints a marker only when it runs (the printf format differs from its output, so the
+# command line echoed in a log never matches): a step taken from the cache leaves no marker.
 DOCKERFILE = """\
 FROM {base}
-RUN sleep {seconds} && echo one > /one
+RUN printf 'step %s ran\\n' one && sleep {seconds} && echo one > /one
 COPY file.txt /file.txt
-RUN sleep {seconds} && cat /file.txt /one > /two
+RUN printf 'step %s ran\\n' two && sleep {seconds} && cat /file.txt /one > /two
 """
+RUN_MARKERS = {"one": "step one ran", "two": "step two ran"}
+
+
+def steps_run(log: str) -> set[str]:
+    """Which RUN steps (``one``, ``two``) of :data:`DOCKERFILE` ran, rather than came from a cache."""
+    return {name for name, marker in RUN_MARKERS.items() if marker in log}
 
 
 def write_context(folder: Path, base: str, content: str = "v1\n", seconds: int = 2) -> Path:
