@@ -720,8 +720,15 @@ class _Pod:
         uid, gid, user_name = _resolve_user(
             rootfs, str(config.get("User") or ""), security.get("runAsUser"), security.get("runAsGroup")
         )
-        if security.get("runAsNonRoot") and uid == 0:
-            raise SetupError(f"container {name!r}: container has runAsNonRoot and image will run as root")
+        image_user = str(config.get("User") or "").partition(":")[0]
+        if security.get("runAsNonRoot"):  # the kubelet's verifyRunAsNonRoot
+            if security.get("runAsUser") is None and image_user and not image_user.isdigit():
+                raise SetupError(
+                    f"container {name!r}: container has runAsNonRoot and image has non-numeric user ({image_user}),"
+                    " cannot verify user is non-root"
+                )
+            if uid == 0:
+                raise SetupError(f"container {name!r}: container has runAsNonRoot and image will run as root")
         pod_security = self.spec.get("securityContext") or {}
         gids = _additional_gids(rootfs, user_name, gid)
         extra = [int(g) for g in pod_security.get("supplementalGroups") or []]

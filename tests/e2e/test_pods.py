@@ -309,6 +309,14 @@ def test_security_context_fields(make_node: Callable[..., Node]) -> None:
     assert _status(unconfined, "CapBnd") == f"{0xA80425FB & ~(1 << 5):016x}"
 
 
+def test_run_as_non_root_is_checked_as_the_kubelet_does(make_node: Callable[..., Node]) -> None:
+    node = make_node()
+    result = run(node, pod(sh("main", "id -u", buildkit.IMAGE, securityContext={"runAsNonRoot": True})))
+    assert (result.phase, result.containers["main"].log) == ("Succeeded", "1000\n")  # the image's numeric User
+    result = run(node, pod(sh("main", "id -u", securityContext={"runAsNonRoot": True})))
+    assert (result.phase, result.message) == ("Failed", "container 'main': container has runAsNonRoot and image will run as root")
+
+
 def test_privileged_and_host_path_are_refused(make_node: Callable[..., Node]) -> None:
     with pytest.raises(PodRefused, match="privileged containers are never run here"):
         run_pod(pod(sh("main", "true", securityContext={"privileged": True})), make_node(), timeout=10)
