@@ -65,6 +65,24 @@ def host_binary(path: str, package: str) -> Path:
     return found
 
 
+def pinned_versions() -> dict[str, str]:
+    """``tools/versions.env`` (KEY=VALUE lines): the one place the pinned versions live."""
+    text = (Path(__file__).resolve().parents[2] / "tools" / "versions.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#") and "=" in line)
+
+
+def module_file(module: str, version: str, path: str) -> Path:
+    """A file of a Go module's source in the module cache (``scripts/tools.sh`` downloaded it)."""
+    done = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ImageError("`go env GOMODCACHE` failed: is Go installed? (scripts/tools.sh needs it too)")
+    escaped = re.sub(r"[A-Z]", lambda m: "!" + m.group(0).lower(), module)  # the module cache's case encoding
+    found = Path(done.stdout.strip()) / f"{escaped}@{version}" / path
+    if not found.is_file():
+        raise ImageError(f"{found} is missing: run `bash scripts/tools.sh` (it downloads {module}@{version})")
+    return found
+
+
 def images_dir() -> Path:
     return cache_dir() / "images"
 
@@ -297,7 +315,10 @@ def kaniko_recipe() -> Recipe:
     for applet in _busybox_applets(HOST_BUSYBOX, "/busybox"):
         recipe.symlink(applet, "busybox")
     recipe.symlink("/bin/sh", "/busybox/sh")
-    recipe.text("/etc/nsswitch.conf", _NSSWITCH)
+    versions = pinned_versions()  # upstream's own nsswitch.conf (COPY files/nsswitch.conf /etc/nsswitch.conf)
+    recipe.file(
+        "/etc/nsswitch.conf", module_file(versions["KANIKO_MODULE"], versions["KANIKO_VERSION"], "files/nsswitch.conf"), 0o644
+    )
     return recipe
 
 
