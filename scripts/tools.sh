@@ -47,7 +47,12 @@ done_or_build() {
 }
 
 module_dir() {  # module_dir MODULE VERSION: download (exact version, no @v/list needed) and print its folder
-  go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+  (go mod download -json "$1@$2" || true) | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+if "Error" in info or "Dir" not in info:
+    sys.exit("tools: go mod download %s@%s failed: %s" % (info.get("Path"), info.get("Version"), info.get("Error")))
+print(info["Dir"])'
 }
 
 build_buildkit() {
