@@ -418,8 +418,27 @@ def _secret_bytes(node: Node, name: str) -> dict[str, bytes] | None:
     return None if secret is None else dict(secret.data)
 
 
+def _set_volume_ownership(root: Path, fs_group: int, read_only: bool) -> None:
+    """The kubelet's SetVolumeOwnership for ``fsGroup``: group ``fs_group`` on everything (links skipped),
+    group read (+write unless read-only) bits, setgid and group execute on directories."""
+    mask = 0o440 if read_only else 0o660
+    for dirpath, dirnames, filenames in os.walk(root):
+        for path in [Path(dirpath), *(Path(dirpath, n) for n in dirnames + filenames)]:
+            if path.is_symlink() or (path != Path(dirpath) and path.is_dir()):
+                continue  # directories are handled when walked into
+            os.chown(path, -1, fs_group)
+            mode = path.stat().st_mode & 0o7777 | mask
+            if path.is_dir():
+                mode |= 0o2000 | 0o110
+            os.chmod(path, mode)
+
+
 def _setup_volumes(pod: dict[str, Any], node: Node, pod_dir: Path) -> dict[str, tuple[Path, bool]]:
-    """Each volume name → (host folder, read-only as the kubelet forces it for API data volumes)."""
+    """Each volume name → (host folder, read-only as the kubelet forces it for API data volumes).
+
+    With the pod's ``securityContext.fsGroup`` the kubelet gives emptyDir, Secret, ConfigMap,
+    downwardAPI and projected volumes (and claims) to that group; so does this."""
+    fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
     volumes: dict[str, tuple[Path, bool]] = {}
     base = pod_dir / "volumes"
     for volume in (pod.get("spec") or {}).get("volumes") or []:
@@ -488,6 +507,8 @@ def _setup_volumes(pod: dict[str, Any], node: Node, pod_dir: Path) -> dict[str, 
             volumes[name] = (where, True)
         else:
             raise PodRefused(f"volume {name!r}: kind {sorted(set(volume) - {'name'})} is not supported by this runner")
+        if fs_group is not None:
+            _set_volume_ownership(volumes[name][0], int(fs_group), volumes[name][1])
     return volumes
 
 

@@ -179,6 +179,35 @@ def test_sub_path_claim_config_map_and_downward_api(make_node: Callable[..., Nod
     assert result.containers["main"].log == 'debug = true\nteam="a\\"b"'
 
 
+def test_fs_group_owns_the_volumes(make_node: Callable[..., Node], tmp_path: Path) -> None:
+    claim = tmp_path / "claim"
+    (claim / "sub").mkdir(parents=True)
+    (claim / "sub" / "old").write_text("x")
+    node = make_node(claims={"c": claim}, secrets={"s": Secret({"k": b"v"})})
+    mounts = [{"name": "e", "mountPath": "/e"}, {"name": "c", "mountPath": "/c"}, {"name": "s", "mountPath": "/s"}]
+    script = "touch /e/new /c/sub/new; stat -c '%n %g %a' /e /e/new /c/sub /c/sub/old /c/sub/new /s/..data/k"
+    spec = pod(
+        sh("main", script, buildkit.IMAGE, volumeMounts=mounts),
+        securityContext={"fsGroup": 2000},
+        volumes=[
+            {"name": "e", "emptyDir": {}},
+            {"name": "c", "persistentVolumeClaim": {"claimName": "c"}},
+            {"name": "s", "secret": {"secretName": "s"}},
+        ],
+    )
+    result = run(node, spec)
+    assert result.phase == "Succeeded", result.containers["main"].log
+    # uid 1000 (the image's user, fsGroup 2000 among its groups) writes into a claim owned by root
+    assert result.containers["main"].log.splitlines() == [
+        "/e 2000 2777",
+        "/e/new 2000 644",
+        "/c/sub 2000 2775",
+        "/c/sub/old 2000 664",
+        "/c/sub/new 2000 644",
+        "/s/..data/k 2000 644",
+    ]
+
+
 def test_empty_dir_is_shared_by_init_and_main(make_node: Callable[..., Node]) -> None:
     mounts = [{"name": "shared", "mountPath": "/shared"}]
     spec = pod(
