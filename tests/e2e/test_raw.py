@@ -33,6 +33,7 @@ def _run(build: raw.RawBuild, images: dict[str, Path], context: Path, work: Path
     result = run_pod(build.pod, node, timeout=BUILD_TIMEOUT)
     seconds = time.monotonic() - start
     log = "".join(c.log for c in result.containers.values())
+    (work / "pod.log").write_text(log)  # kept with pytest's last temporary folders, for a failure's whole story
     assert result.phase == "Succeeded", f"{result.message}\n{log[-4000:]}"
     return result, seconds
 
