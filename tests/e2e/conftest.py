@@ -20,10 +20,19 @@ from e2e.pods import Node
 from e2e.registries import TestRegistry, registries
 
 TIMES: list[tuple[str, float]] = []  # (what, seconds): printed at the end of the run
+ROWS: list[dict[str, object]] = []  # the task matrix (test_tasks.py): task, engine, mode, result, cold, warm
 
 
 def record_time(what: str, seconds: float) -> None:
     TIMES.append((what, seconds))
+
+
+def record_row(row: dict[str, object]) -> None:
+    ROWS.append(row)
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else "-"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -31,6 +40,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("e2e times")
         for what, seconds in TIMES:
             terminalreporter.write_line(f"{what:<60} {seconds:7.1f}s")
+    if ROWS:
+        terminalreporter.section("task matrix (task x engine x registry)")
+        terminalreporter.write_line(f"{'task':<28} {'engine':<7} {'registry':<9} {'result':<6} {'cold s':>7} {'warm s':>7}")
+        for row in sorted(ROWS, key=lambda r: (str(r["task"]), str(r["engine"]), str(r["mode"]))):
+            mode = "http" if row["mode"] == "http" else "tls+auth"
+            terminalreporter.write_line(
+                f"{row['task']!s:<28} {row['engine']!s:<7} {mode:<9} {row['result']!s:<6} "
+                f"{_seconds(row['cold']):>7} {_seconds(row['warm']):>7}"
+            )
+        passed = sum(1 for r in ROWS if r["result"] == "PASS")
+        terminalreporter.write_line(f"{passed} passed, {len(ROWS) - passed} failed")
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +70,8 @@ def both_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     with registries(tmp_path_factory.mktemp("registries")) as pair:
         for registry in pair:
             registry.push_base_image()
+            # kaniko's rows: upstream v1.24.0 cannot push on a warmed OCI base (kaniko#2423)
+            registry.push_base_image("cachebuild/busybox-docker", media="docker")
         yield pair
 
 

@@ -365,7 +365,27 @@ def buildah_recipe() -> Recipe:
     return recipe
 
 
-RECIPES: tuple[Callable[[], Recipe], ...] = (buildkit_recipe, kaniko_recipe, buildah_recipe)
+TEKTON_ENTRYPOINT_IMAGE = "cachebuild.test/tekton/entrypoint"
+"""The entrypoint image ``tekton-check pod`` names (Tekton's controller gets its own through ko)."""
+
+
+def tekton_entrypoint_recipe() -> Recipe:
+    """Tekton's entrypoint binary where ko puts it (``/ko-app/entrypoint``), at the newest Tekton pinned:
+    the Pod's init container copies it into ``/tekton/bin`` and every step runs through it."""
+    version = pinned_versions()["TEKTON_NEWEST_VERSION"]
+    recipe = Recipe(
+        "tekton-entrypoint",
+        TEKTON_ENTRYPOINT_IMAGE,
+        {"User": "65532", "Env": [f"PATH={_DEFAULT_PATH}", "KO_DATA_PATH=/var/run/ko"], "Entrypoint": ["/ko-app/entrypoint"]},
+    )
+    for d in ("/ko-app", "/etc", "/var", "/var/run", "/var/run/ko"):
+        recipe.directory(d)
+    recipe.file("/ko-app/entrypoint", tool(f"tekton-entrypoint-{version}"), 0o755)
+    recipe.text("/etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    return recipe
+
+
+RECIPES: tuple[Callable[[], Recipe], ...] = (buildkit_recipe, kaniko_recipe, buildah_recipe, tekton_entrypoint_recipe)
 
 
 # -- materializing ------------------------------------------------------------------------------

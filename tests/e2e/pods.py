@@ -784,7 +784,7 @@ class _Pod:
         os.chmod(termination, 0o666)
         termination_path = container.get("terminationMessagePath") or "/dev/termination-log"
 
-        mounts = [dict(m) for m in DEFAULT_MOUNTS]
+        mounts: list[dict[str, Any]] = []  # the CRI's own mounts: the volumes and the kubelet's files
         binds: list[tuple[str, Path]] = []
         for mount in container.get("volumeMounts") or []:
             vname = mount["name"]
@@ -808,6 +808,9 @@ class _Pod:
         mounts.append(_bind(termination_path, termination, False))
         binds.append((termination_path, termination))
         binds.sort(key=lambda b: -len(b[0]))
+        # containerd sorts them by depth (orderedMounts, stable) so /workspace never hides /workspace/source
+        mounts.sort(key=lambda m: os.path.normpath(m["destination"]).count("/"))
+        mounts = [*(dict(m) for m in DEFAULT_MOUNTS), *mounts]
 
         caps = _capabilities(security)
         process: dict[str, Any] = {

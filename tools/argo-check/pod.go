@@ -276,7 +276,10 @@ func workflowPod(ctx context.Context, wf *wfv1.Workflow, tmpls *templates, taskN
 	if err := addVolumeReferences(pod, wf, tmpl); err != nil {
 		return nil, err
 	}
-	// addSchedulingConstraints: the template's securityContext, else the Workflow's.
+	// addSchedulingConstraints: host aliases (the Workflow's, then the template's); the template's
+	// securityContext, else the Workflow's.
+	pod.Spec.HostAliases = append(pod.Spec.HostAliases, wf.Spec.HostAliases...)
+	pod.Spec.HostAliases = append(pod.Spec.HostAliases, tmpl.HostAliases...)
 	if tmpl.SecurityContext != nil {
 		pod.Spec.SecurityContext = tmpl.SecurityContext
 	} else if wf.Spec.SecurityContext != nil {
