@@ -177,3 +177,14 @@ def test_a_dockerconfig_without_either_key_is_a_clear_error(tmp_path, shell):
     assert run.returncode == 2
     assert "cachebuild: the dockerconfig workspace holds neither config.json nor .dockerconfigjson" in run.stderr
     assert run.argvs == []
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_kaniko_warm_applies_the_build_args_array_to_the_dockerfile(tmp_path, shell):
+    """BUILD_ARGS reach the step as args (an array param), not env: the Dockerfile's FROM still gets them."""
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "Dockerfile").write_text("ARG BASE=reg.example.com/default:1\nFROM ${BASE}\n")
+    params = {"BUILD_ARGS": ["BASE=reg.example.com/given:2"]}
+    run = run_step(tasks.KANIKO_WARM.manifest(), params, tmp_path, shell)
+    assert run.returncode == 0, run.stderr
+    assert run.argvs == [["/kaniko/warmer", f"--cache-dir={tmp_path}/cache", "--image=reg.example.com/given:2"]]

@@ -42,15 +42,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"{what:<60} {seconds:7.1f}s")
     if ROWS:
         terminalreporter.section("task matrix (task x engine x registry)")
-        terminalreporter.write_line(f"{'task':<28} {'engine':<7} {'registry':<9} {'result':<6} {'cold s':>7} {'warm s':>7}")
-        for row in sorted(ROWS, key=lambda r: (str(r["task"]), str(r["engine"]), str(r["mode"]))):
-            mode = "http" if row["mode"] == "http" else "tls+auth"
-            terminalreporter.write_line(
-                f"{row['task']!s:<28} {row['engine']!s:<7} {mode:<9} {row['result']!s:<6} "
-                f"{_seconds(row['cold']):>7} {_seconds(row['warm']):>7}"
-            )
-        passed = sum(1 for r in ROWS if r["result"] == "PASS")
-        terminalreporter.write_line(f"{passed} passed, {len(ROWS) - passed} failed")
+        lines = matrix_lines()
+        for line in lines:
+            terminalreporter.write_line(line)
+        if os.environ.get("CACHEBUILD_E2E_MATRIX"):  # scripts/e2e.sh prints it last
+            Path(os.environ["CACHEBUILD_E2E_MATRIX"]).write_text("\n".join(lines) + "\n")
+
+
+def matrix_lines() -> list[str]:
+    """The task matrix: one row per task x engine x registry mode, then ``N passed, M failed``."""
+    lines = [f"{'task':<28} {'engine':<7} {'registry':<9} {'result':<6} {'cold s':>7} {'warm s':>7}"]
+    for row in sorted(ROWS, key=lambda r: (str(r["task"]), str(r["engine"]), str(r["mode"]))):
+        mode = "http" if row["mode"] == "http" else "tls+auth"
+        lines.append(
+            f"{row['task']!s:<28} {row['engine']!s:<7} {mode:<9} {row['result']!s:<6} "
+            f"{_seconds(row['cold']):>7} {_seconds(row['warm']):>7}"
+        )
+    passed = sum(1 for r in ROWS if r["result"] == "PASS")
+    lines.append(f"{passed} passed, {len(ROWS) - passed} failed")
+    return lines
 
 
 @pytest.fixture(scope="session")

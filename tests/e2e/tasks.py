@@ -172,20 +172,34 @@ def tekton_run(spec: BuildSpec, builder: str, registry: TestRegistry, node: Node
     pods = []
     for task in [t["name"] for t in run["spec"]["pipelineSpec"]["tasks"]]:
         args = ["--pipelinerun", str(path), "--pipeline-task", task, "--repo", str(REPO)]
-        pod = json.loads(_go_tool("tekton-check", "pod", *args))
-        pod.setdefault("metadata", {}).setdefault("annotations", {})[TEKTON_READY] = "READY"
-        done = _run_pod(task, pod, node, work)
-        terminations = []
-        for name, container in done.result.containers.items():
-            file = work / f"{task}-{name}.termination"
-            file.write_text(container.termination_message)
-            terminations += ["--termination", f"{name}={file}"]
-        results = json.loads(_go_tool("tekton-check", "results", *args, *terminations))
-        for result in results.get("results") or []:  # none for kaniko-warm
-            value = result["value"]
-            done.outputs[result["name"]] = value if isinstance(value, str) else json.dumps(value)
-        pods.append(done)
+        pods.append(_tekton_pod(task, args, node, work))
     return Run("tekton", builder, pods)
+
+
+def tekton_task_run(task_run: dict[str, Any], builder: str, registry: TestRegistry, node: Node, work: Path) -> Run:
+    """One TaskRun (``taskRef: {name}``, as a user applies it) through the TaskRun reconciler's pod."""
+    task_run = {**task_run, "metadata": {"name": f"e2e-{builder}"}}
+    task_run["spec"] = {**task_run["spec"], "podTemplate": {"hostAliases": [registry.host_alias]}}
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "taskrun.yaml"
+    path.write_text(yaml.safe_dump(task_run))
+    return Run("tekton", builder, [_tekton_pod("run", ["--taskrun", str(path), "--repo", str(REPO)], node, work)])
+
+
+def _tekton_pod(task: str, args: list[str], node: Node, work: Path) -> PodRun:
+    pod = json.loads(_go_tool("tekton-check", "pod", *args))
+    pod.setdefault("metadata", {}).setdefault("annotations", {})[TEKTON_READY] = "READY"
+    done = _run_pod(task, pod, node, work)
+    terminations = []
+    for name, container in done.result.containers.items():
+        file = work / f"{task}-{name}.termination"
+        file.write_text(container.termination_message)
+        terminations += ["--termination", f"{name}={file}"]
+    results = json.loads(_go_tool("tekton-check", "results", *args, *terminations))
+    for result in results.get("results") or []:  # none for kaniko-warm
+        value = result["value"]
+        done.outputs[result["name"]] = value if isinstance(value, str) else json.dumps(value)
+    return done
 
 
 def run(engine: str, spec: BuildSpec, builder: str, registry: TestRegistry, node: Node, work: Path) -> Run:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from cachebuild import BuildSpec
+from cachebuild.tekton import pipelines
+from cachebuild.tekton import tasks as tekton_tasks
 from e2e import raw, tasks
 from e2e.conftest import record_row
 from e2e.registries import TestRegistry
@@ -127,3 +129,50 @@ def test_two_platforms_make_one_index(
     run = tasks.run(engine, spec, builder, registry, tasks.node_for(registry, images, source, tmp_path), tmp_path / "run")
     _check_pushed(run, spec, registry)
     assert registry.platforms(repository, "1") == ["linux/amd64", "linux/arm64"]
+
+
+def test_kaniko_warm_takes_the_base_image_the_build_args_name(images: dict[str, Path], both_registries, tmp_path: Path):
+    """kaniko-warm without WARM_IMAGES reads the Dockerfile's FROM with the build args applied by cachebuild
+    (kaniko's warmer would apply the ARG default over them and warm an image that is not even there)."""
+    registry = _registry(both_registries, "http")
+    base = _base(registry, "kaniko")
+    source = tmp_path / "source"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "Dockerfile").write_text(f"ARG BASE={registry.address}/cachebuild/not-there:1\nFROM ${{BASE}}\n")
+    spec = BuildSpec(
+        f"{registry.address}/e2e/warm:1", context="app", workspace_pvc="source", build_args={"BASE": base},
+        **tasks.registry_spec_fields(registry),
+    )  # fmt: skip
+    task_run = pipelines.task_run(spec, tekton_tasks.KANIKO_WARM, pipelines.TaskOrigin("name"))
+    # the cache in the source claim, as the library binds it (Tekton refuses a TaskRun bound to two claims)
+    cache_binding = {"name": "cache", "persistentVolumeClaim": {"claimName": "source"}, "subPath": pipelines.CACHE_SUBPATH}
+    task_run["spec"]["workspaces"].append(cache_binding)
+    node = tasks.node_for(registry, images, source, tmp_path / "pods")
+    run = tasks.tekton_task_run(task_run, "kaniko", registry, node, tmp_path / "run")
+    cache = source / pipelines.CACHE_SUBPATH
+    index, _ = registry.manifest("cachebuild/busybox-docker", "1")
+    (amd64,) = [m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "amd64"]
+    assert sorted(p.name for p in cache.iterdir()) == [amd64, f"{amd64}.json"], run.log
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "buildah"])
+def test_the_cache_off_needs_no_cache_repository(builder: str, images: dict[str, Path], both_registries, tmp_path: Path):
+    """A Tekton user's own TaskRun: CACHE=false and no CACHE_REPO builds and pushes, and writes no cache."""
+    registry = _registry(both_registries, "http")
+    repository = f"e2e/{builder}-no-cache"
+    source = tmp_path / "source"
+    raw.write_context(source / "app", _base(registry, builder))
+    image = f"{registry.address}/{repository}:1"
+    params = {"IMAGE": image, "CONTEXT": "app", "CACHE": "false", "INSECURE_REGISTRIES": [registry.address]}
+    task_run = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "spec": {
+            "taskRef": {"name": f"{builder}-build"},
+            "params": [{"name": k, "value": v} for k, v in params.items()],
+            "workspaces": [{"name": "source", "persistentVolumeClaim": {"claimName": "source"}}],
+        },
+    }
+    run = tasks.tekton_task_run(task_run, builder, registry, tasks.node_for(registry, images, source, tmp_path), tmp_path / "run")
+    assert run.digest == registry.manifest(repository, "1")[1]
+    assert registry.tags(f"{repository}/cache") == []

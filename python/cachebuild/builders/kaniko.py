@@ -138,7 +138,9 @@ if [ -z "$cb_v" ]; then
   if [ -n "$CB_GIT_URL" ]; then cb_fail '@name:warm_images@' '{_GIT_NEEDS_IMAGES}' "$CB_CONTEXT"; fi
   cb_df="$CB_WORKSPACE/$CB_CONTEXT_PATH/$CB_DOCKERFILE"
   [ -f "$cb_df" ] || cb_fail '@name:dockerfile@' 'no such file in the workspace' "$cb_df"
-  awk -v prefix='cachebuild: @name:dockerfile@: ' '{dockerfile.BASE_IMAGES_AWK}' "$cb_df" > "$CB_WARM_LIST_FILE"
+  # (Tekton's array params are shell variables here, not exported: hand them to awk's environment.)
+  CB_BUILD_ARGS="$CB_BUILD_ARGS" awk -v prefix='cachebuild: @name:dockerfile@: ' '{dockerfile.BASE_IMAGES_AWK}' "$cb_df" \
+    > "$CB_WARM_LIST_FILE"
   while IFS= read -r cb_i; do cb_v="$cb_v$cb_i$cb_nl"; done < "$CB_WARM_LIST_FILE"
   set -f; IFS=$cb_nl
   for cb_i in $cb_v; do
