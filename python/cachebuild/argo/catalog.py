@@ -67,7 +67,7 @@ def manifests() -> dict[str, dict[str, Any]]:
 
 
 def files() -> dict[str, str]:
-    from cachebuild.catalog import dump_yaml
+    from cachebuild.yamltext import dump_yaml
 
     out = {path: dump_yaml(manifest) for path, manifest in manifests().items()}
     resources = [

@@ -167,7 +167,7 @@ SPECS_FILE = """\
 
 
 def _yaml(manifest: dict[str, Any]) -> list[str]:
-    from cachebuild.catalog import dump_yaml
+    from cachebuild.yamltext import dump_yaml
 
     return fenced("yaml", dump_yaml(manifest, header=False))
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from cachebuild.builders import kaniko
-from cachebuild.catalog import dump_yaml
 from cachebuild.markdown import cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
+from cachebuild.yamltext import dump_yaml
 
 _REGISTRY = "registry.example.com/team"
 _SECRET_NAME = "registry-credentials"  # noqa: S105 -- the name of a Secret in the samples, not a credential
