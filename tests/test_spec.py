@@ -176,3 +176,24 @@ def test_engine_specific_checks():
     with pytest.raises(SpecError) as caught:
         BuildSpec(GOOD).check_engine("docker")
     assert caught.value.field == "engine"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"context": "/abs/app"}, "context: must be a path relative to the workspace (the folder or volume that holds the "
+         "build context), not an absolute path (got '/abs/app')"),
+        ({"dockerfile": "/abs/Dockerfile"}, "dockerfile: must be a path relative to the context, not an absolute path"),
+        ({"dockerfile": "../Dockerfile"}, "dockerfile: must not contain '..': it would leave the context (got '../Dockerfile')"),
+        ({"context": "https://example.com/r.git#main:../x"}, "context: must not contain '..': it would leave the git repository"),
+    ],
+)  # fmt: skip
+def test_path_errors_say_what_the_path_is_relative_to(kwargs, message):
+    with pytest.raises(SpecError) as caught:
+        BuildSpec(GOOD, **kwargs)
+    assert str(caught.value).startswith(message)
+
+
+def test_an_error_about_a_missing_value_quotes_nothing():
+    assert str(SpecError("--image", None, "at least one --image is required")) == "--image: at least one --image is required"
+    assert str(SpecError("target", "", "must not be empty")) == "target: must not be empty (got '')"

@@ -55,13 +55,20 @@ def _check_text(name: str, value: object, *, allow_empty: bool = False) -> str:
     return value
 
 
-def _check_relative_path(name: str, value: object) -> str:
+def _check_relative_path(name: str, value: object, root: str) -> str:
+    """A path relative to ``root`` (what the message calls it), that stays inside it."""
     text = _check_text(name, value)
     if text.startswith("/"):
-        raise SpecError(name, text, "must be a relative path inside the workspace, not an absolute path")
+        raise SpecError(name, text, f"must be a path relative to {root}, not an absolute path")
     if ".." in text.split("/"):
-        raise SpecError(name, text, "must not contain '..': it would leave the workspace")
+        raise SpecError(name, text, f"must not contain '..': it would leave {root}")
     return text
+
+
+# What a path field is relative to, as the error messages say it.
+_WORKSPACE = "the workspace (the folder or volume that holds the build context)"
+_CONTEXT = "the context"
+_REPOSITORY = "the git repository"
 
 
 def _check_dns_name(name: str, value: object) -> str:
@@ -82,7 +89,7 @@ def parse_git_context(name: str, text: str) -> GitContext | None:
     if ref and (not _GIT_REF.fullmatch(ref) or ".." in ref or ref.endswith((".", "/", ".lock"))):
         raise SpecError(name, text, f"{ref!r} is not a valid git ref")
     if subdir:
-        _check_relative_path(name, subdir)
+        _check_relative_path(name, subdir, _REPOSITORY)
     return GitContext(url=url, ref=ref, subdir=subdir)
 
 
@@ -221,9 +228,9 @@ class BuildSpec:
         context = _check_text("context", self.context)
         git = parse_git_context("context", context)
         if git is None:
-            _check_relative_path("context", context)
+            _check_relative_path("context", context, _WORKSPACE)
         set_(self, "git", git)
-        _check_relative_path("dockerfile", self.dockerfile)
+        _check_relative_path("dockerfile", self.dockerfile, _CONTEXT)
 
         if not isinstance(self.cache, bool):
             raise SpecError("cache", self.cache, "must be true or false")
