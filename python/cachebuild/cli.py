@@ -19,7 +19,7 @@ from cachebuild.errors import SpecError
 
 # name → (module, one-line help). The module is imported only to run or describe that command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "render": ("cachebuild.commands.render", "write tasks/, workflows/ and catalog.yaml (--check: fail on drift)"),
+    "render": ("cachebuild.commands.render", "write tasks/, workflows/, catalog.yaml (--check: what would change)"),
     "workflow": ("cachebuild.commands.workflow", "print an Argo Workflow or Tekton PipelineRun for builds"),
     "build": ("cachebuild.commands.build", "build on this machine with buildah against a registry cache"),
     "registry": ("cachebuild.commands.registry", "start or stop the local docker-registry"),

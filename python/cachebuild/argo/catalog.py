@@ -16,6 +16,7 @@ from cachebuild.argo.compose import workflow
 from cachebuild.argo.readme import readme
 from cachebuild.argo.templates import TEMPLATES, VERSION, BuildTemplate, workflow_template
 from cachebuild.builders import WORKSPACE, kaniko
+from cachebuild.markdown import GENERATED_HEADER
 from cachebuild.spec import BuildSpec
 
 FOLDER = "workflows"
@@ -77,7 +78,7 @@ def files() -> dict[str, str]:
     ]
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
     out[f"{FOLDER}/kustomization.yaml"] = dump_yaml(kustomization)
-    out[f"{FOLDER}/README.md"] = readme()
+    out[f"{FOLDER}/README.md"] = GENERATED_HEADER + readme()
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachebuild.builders import kaniko
-from cachebuild.markdown import cell, code, default_cell, fenced, table
+from cachebuild.markdown import GENERATED_HEADER, cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
@@ -166,7 +166,7 @@ def files() -> dict[str, str]:
     for task in TASKS:
         folder = f"tasks/{task.name}/{VERSION}"
         out[task_path(task)] = dump_yaml(task.manifest())
-        out[f"{folder}/README.md"] = readme(task)
+        out[f"{folder}/README.md"] = GENERATED_HEADER + readme(task)
         for name, sample in _samples(task).items():
             out[f"{folder}/samples/{name}"] = dump_yaml(sample)
         out[f"{folder}/tests/run.yaml"] = dump_yaml(_e2e(task))
