@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from cachebuild import __version__
+from cachebuild.commands import EXIT_USAGE
 from cachebuild.errors import SpecError
 
 # name → (module, one-line help). The module is imported only to run or describe that command.
@@ -26,8 +27,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cachebuild.commands.demo", "the main job: build examples/ cold, then --fresh from the remote cache"),
     "submit": ("cachebuild.commands.submit", "submit builds to Argo or Tekton, optionally wait for them"),
 }
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
 
 class _LazySubcommand(argparse.Action):
