@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
             example, keep_registry=args.keep_registry, progress=lambda t: print(t, flush=True), verbose=args.verbose
         )
     except (engine.BuildInterrupted, KeyboardInterrupt):
-        print("cachebuild: demo interrupted; buildah and the demo registry were stopped", file=sys.stderr)
+        kept = "; the demo registry runs on ('cachebuild registry stop' stops it)" if args.keep_registry else ""
+        stopped = "buildah was stopped" if args.keep_registry else "buildah and the demo registry were stopped"
+        print(f"cachebuild: demo interrupted; {stopped}{kept}", file=sys.stderr)
         return 130
     except LocalError as err:
         print(f"cachebuild: error: {err}", file=sys.stderr)

@@ -66,6 +66,11 @@ def run(example: Path, *, keep_registry: bool = False, progress: engine.Progress
         if not keep_registry:
             registry.stop(REGISTRY_NAME)
             progress(f"demo: registry on {state.address} stopped")
+        else:
+            progress(
+                f"demo: registry {REGISTRY_NAME} left running on {state.address} "
+                "('cachebuild registry status' shows it, 'cachebuild registry stop' stops it)"
+            )
     return DemoResult(cold=cold, fresh=fresh, registry=state.address)
 
 

@@ -269,3 +269,10 @@ class Registry:
         if reply.status == 404:
             return []
         return list(json.loads(reply.body).get("tags") or [])
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest of the manifest ``repository:reference`` (what ``IMAGE@sha256:…`` pins)."""
+        reply = self.request("GET", repository, f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if reply.status != 200:
+            raise LocalError(f"{self.host}/{repository}:{reference}: GET manifest answered HTTP {reply.status}")
+        return reply.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(reply.body).hexdigest()
