@@ -106,7 +106,7 @@ def test_many_images_cost_only_their_arguments(tmp_path):
     def size(n):
         specs = tmp_path / f"{n}.yaml"
         specs.write_text("".join(f"- image: registry.example.com/team/app{i}:1.0\n" for i in range(n)))
-        return len(dump_yaml(manifest("--specs", str(specs), "--inline"), header=False))
+        return len(dump_yaml(manifest("--specs", str(specs), "--inline", "--workspace-pvc", "src"), header=False))
 
     one, hundred = size(1), size(100)
     per_image = (hundred - one) / 99
@@ -117,16 +117,18 @@ def test_many_images_cost_only_their_arguments(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--engine", "kaniko", "--image", IMG, "--platform", "linux/amd64", "--platform", "linux/arm64"],
+        (["--engine", "kaniko", "--image", IMG, "--platform", "linux/amd64", "--platform", "linux/arm64", "--workspace-pvc", "s"],
          "--platform: kaniko builds one platform per run"),
-        (["--engine", "buildah", "--image", IMG, "--warm-image", "docker.io/library/a:1"],
+        (["--engine", "buildah", "--image", IMG, "--warm-image", "docker.io/library/a:1", "--workspace-pvc", "s"],
          "--warm-image: only the kaniko engine has a warmer"),
         (["--engine", "kaniko", "--image", IMG, "--context", "https://github.com/o/r.git#main", "--warm-image", "x y"],
          "--warm-image[0]:"),
-        (["--image", IMG, "--workspace-size", "big"],
+        (["--image", IMG, "--workspace-size", "big", "--context", "https://github.com/o/r.git#main"],
          "--workspace-size: must be a Kubernetes quantity such as 1Gi or 500Mi (got 'big')"),
-        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB"],
+        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB", "--workspace-pvc", "s"],
          "--kaniko-cache-size: must be a Kubernetes quantity"),
+        (["--image", IMG, "--context", "app"],
+         "--workspace-pvc: the context 'app' is a path in the workspace: name the PersistentVolumeClaim that holds it"),
     ],
 )  # fmt: skip
 def test_invalid_flags_name_the_flag(argv, message):
@@ -141,7 +143,7 @@ def test_invalid_specs_item_names_the_item_and_key(tmp_path):
         "- image: registry.example.com/a:1\n- image: registry.example.com/b:1\n  platforms: [linux/amd64, linux/arm64]\n"
     )
     with pytest.raises(SpecError) as err:
-        manifest("--engine", "kaniko", "--specs", str(specs))
+        manifest("--engine", "kaniko", "--specs", str(specs), "--workspace-pvc", "src")
     assert str(err.value) == "specs[1].platforms: kaniko builds one platform per run (got ['linux/amd64', 'linux/arm64'])"
 
 

@@ -17,9 +17,10 @@ from support.launcher import SHELLS, normalise, run_launcher
 IMG = "registry.example.com/team/app:1.0"
 HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "a; touch PWNED", "x y", "'q' \"dq\"", "-dash", "*", "$HOME", "a\\b", "#hash"]
 SPECS = [
-    BuildSpec(IMG),
+    BuildSpec(IMG, workspace_pvc="src"),
     BuildSpec([IMG, "registry.example.com/team/app:latest"], context="dir with spaces/app", dockerfile="d f/Dockerfile",
-              cache=False, target="prod", labels={"k": "v"}, builder_image="registry.example.com/mirror/builder:1"),
+              cache=False, target="prod", labels={"k": "v"}, builder_image="registry.example.com/mirror/builder:1",
+              workspace_pvc="src"),
     BuildSpec(IMG, cache_ttl="24h", platforms=["linux/arm64"], build_args={f"V{i}": v for i, v in enumerate(HOSTILE)},
               extra_args=HOSTILE, labels={"hostile": HOSTILE[0]}, cache_repo="registry.example.com/c", cache_tag="t1",
               cache_mode="min", docker_config_secret="creds", workspace_pvc="src"),
@@ -71,10 +72,12 @@ def test_template_called_for_a_spec_runs_the_builders_argv(tmp_path, shell, spec
 @pytest.mark.parametrize(
     "spec",
     [
-        BuildSpec(IMG, warm_images=["docker.io/library/alpine:3.20", "docker.io/library/golang:1.23"], extra_args=["--x"]),
-        BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, cache_ttl="1h", warm_images=["docker.io/library/a:1"]),
+        BuildSpec(IMG, warm_images=["docker.io/library/alpine:3.20", "docker.io/library/golang:1.23"], extra_args=["--x"],
+                  workspace_pvc="src"),
+        BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, cache_ttl="1h", warm_images=["docker.io/library/a:1"],
+                  workspace_pvc="src"),
     ],
-)
+)  # fmt: skip
 def test_kaniko_warm_task_runs_the_warmer_argv(tmp_path, spec):
     workflow = argo.workflow(spec, "kaniko", inline=True).to_dict()
     (template,) = [x for x in workflow["spec"]["templates"] if x["name"] == "kaniko-warm-v1"]
@@ -85,7 +88,7 @@ def test_kaniko_warm_task_runs_the_warmer_argv(tmp_path, spec):
 
 
 def test_warm_without_images_reads_the_workspace_dockerfile(tmp_path):
-    spec = BuildSpec(IMG, context="app", build_args={"BASE": "alpine"})
+    spec = BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, workspace_pvc="src")
     with Workflow(generate_name="w-", entrypoint="main") as w, DAG(name="main"):
         argo.kaniko_warm(spec, inline=True)
     workflow = w.to_dict()
@@ -95,7 +98,7 @@ def test_warm_without_images_reads_the_workspace_dockerfile(tmp_path):
 
 
 def test_buildkit_results_are_written_where_the_outputs_read(tmp_path):
-    spec = BuildSpec([IMG, "registry.example.com/team/app:2"])
+    spec = BuildSpec([IMG, "registry.example.com/team/app:2"], workspace_pvc="src")
     workflow = argo.workflow(spec, "buildkit", inline=True).to_dict()
     (template,) = [x for x in workflow["spec"]["templates"] if x["name"] == "buildkit-build-v1"]
     _run(tmp_path, "dash", template, task_calls(workflow)[0])

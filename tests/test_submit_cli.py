@@ -43,7 +43,9 @@ def tekton_submit(kube, tmp_path):
 @pytest.mark.parametrize("mode", ["--ref", "--inline"])
 def test_argo_submit_and_wait_prints_every_digest(argo, argo_submit, capsys, engine, mode):
     second = IMG2 if engine != "kaniko" else IMG
-    code = argo_submit("--engine", engine, mode, "--image", IMG, "--image", second, "--wait", "--timeout", "30")
+    code = argo_submit(
+        "--engine", engine, mode, "--image", IMG, "--image", second, "--wait", "--timeout", "30", "--workspace-pvc", "src"
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     (workflow,) = argo.objects.values()
@@ -56,7 +58,7 @@ def test_argo_submit_and_wait_prints_every_digest(argo, argo_submit, capsys, eng
 def test_argo_submit_many_images_from_specs_file(argo_submit, capsys, tmp_path):
     specs = tmp_path / "specs.yaml"
     specs.write_text(yaml.safe_dump([{"image": f"registry.example.com/team/svc{i}:1", "context": f"svc{i}"} for i in range(5)]))
-    code = argo_submit("--engine", "kaniko", "--specs", str(specs), "--wait", "--output", "json")
+    code = argo_submit("--engine", "kaniko", "--specs", str(specs), "--wait", "--output", "json", "--workspace-pvc", "src")
     out, err = capsys.readouterr()
     assert code == 0, err
     (result,) = json.loads(out)
@@ -92,25 +94,25 @@ def test_argo_from_template_without_a_pvc_is_bad_input(argo, argo_submit, capsys
 
 def test_argo_failed_build_exits_1_with_the_step_message(argo, argo_submit, capsys):
     argo.outcome = "Failed"
-    code = argo_submit("--image", IMG, "--wait")
+    code = argo_submit("--image", IMG, "--wait", "--workspace-pvc", "src")
     _, err = capsys.readouterr()
     assert code == 1 and "Failed" in err and "failed to push: unauthorized" in err
 
 
 def test_argo_timeout_exits_3(argo_submit, capsys):
-    code = argo_submit("--image", IMG, "--wait", "--timeout", "0.05", "--poll-interval", "1")
+    code = argo_submit("--image", IMG, "--wait", "--timeout", "0.05", "--poll-interval", "1", "--workspace-pvc", "src")
     _, err = capsys.readouterr()
     assert code == 3 and "timed out after 0.05s" in err
 
 
 def test_argo_5xx_then_success_creates_one_workflow(argo, argo_submit):
     argo.faults.append(Fault(status=503, after=True))
-    assert argo_submit("--image", IMG, "--wait") == 0
+    assert argo_submit("--image", IMG, "--wait", "--workspace-pvc", "src") == 0
     assert len(argo.objects) == 1
 
 
 def test_argo_wrong_token_exits_1_and_never_prints_it(argo):
-    proc = submit("--on", "argo", "--argo-server", argo.url, "--token", "not-the-token", "--image", IMG)
+    proc = submit("--on", "argo", "--argo-server", argo.url, "--token", "not-the-token", "--image", IMG, "--workspace-pvc", "src")
     assert proc.returncode == 1
     assert "HTTP 401" in proc.stderr and "not-the-token" not in proc.stdout + proc.stderr
 

@@ -48,7 +48,12 @@ def _examples() -> dict[str, dict[str, Any]]:
         ).to_dict(),
         "buildkit-many-images.yaml": workflow(
             [
-                BuildSpec(f"registry.example.com/team/{name}:1.0", context=name, platforms=["linux/amd64", "linux/arm64"])
+                BuildSpec(
+                    f"registry.example.com/team/{name}:1.0",
+                    context=name,
+                    platforms=["linux/amd64", "linux/arm64"],
+                    workspace_pvc="source",
+                )
                 for name in ("api", "web", "worker")
             ],
             "buildkit",

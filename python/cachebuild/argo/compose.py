@@ -87,6 +87,34 @@ def _in_steps() -> bool:
     return bool(pieces) and isinstance(pieces[-1], (Steps, Parallel))
 
 
+def _enclosing_workflow() -> Workflow | None:
+    from hera.workflows._context import _context
+
+    pieces = _context.pieces or []
+    return pieces[0] if pieces and isinstance(pieces[0], Workflow) else None
+
+
+def _ensure_claim(claim: str, size: str) -> None:
+    """Add volumeClaimTemplate ``claim`` to the Workflow being defined, unless it has it (or there is none)."""
+    w = _enclosing_workflow()
+    if w is None:
+        return
+    claims = list(w.volume_claim_templates or [])
+    if not any(c.metadata is not None and c.metadata.name == claim for c in claims):
+        w.volume_claim_templates = [*claims, volume_claim(claim, size)]
+
+
+def check_workspace(spec: BuildSpec, workspace_pvc: str | None = None) -> None:
+    """A workspace path must come from an existing PVC: an empty claim would build from nothing."""
+    if spec.workspace_pvc is None and workspace_pvc is None and spec.git is None:
+        raise SpecError(
+            "workspace_pvc",
+            None,
+            f"the context {spec.context!r} is a path in the workspace: name the PersistentVolumeClaim that holds it "
+            "(or build from a git context, https://host/repo.git#ref:subdir)",
+        )
+
+
 def node(
     t: BuildTemplate,
     spec: BuildSpec,
@@ -103,6 +131,13 @@ def node(
         kaniko.warm_argv(spec)  # the warmer's own input rules (git contexts need warm_images)
     else:
         spec.check_engine(t.engine)
+    check_workspace(spec, workspace_pvc)
+    # A git context is fetched by the builder, but the template mounts a workspace either way: the
+    # Workflow gets an empty claim for it (and kaniko a cache claim) when none is named.
+    if spec.workspace_pvc is None and workspace_pvc is None:
+        _ensure_claim(WORKSPACE_CLAIM, DEFAULT_WORKSPACE_SIZE)
+    if t.uses_cache_pvc and spec.kaniko_cache_pvc is None and cache_pvc is None:
+        _ensure_claim(KANIKO_CACHE_CLAIM, DEFAULT_KANIKO_CACHE_SIZE)
     call: dict[str, Any] = {
         "name": name or t.task,
         "arguments": arguments(t, spec, workspace_pvc=workspace_pvc, cache_pvc=cache_pvc),
@@ -171,10 +206,11 @@ def workflow(
 ) -> Workflow:
     """A complete, submittable Workflow building every spec, in parallel, with one shared template.
 
-    A spec without ``workspace_pvc`` (``kaniko_cache_pvc``) uses a PVC the Workflow creates from a
-    volumeClaimTemplate (``workspace``, ``kaniko-cache``); with kaniko, a spec that names
-    ``warm_images`` gets a ``kaniko-warm`` task before its build. Given a sequence, an invalid spec's
-    error is named ``specs[i].<field>``.
+    A spec builds from the PVC ``workspace_pvc`` names; only a git context may leave it out (the builder
+    fetches the context; the template's workspace mount gets a claim the Workflow creates, ``workspace``,
+    of ``workspace_size``). A kaniko spec without ``kaniko_cache_pvc`` gets the Workflow's ``kaniko-cache``
+    claim; one that names ``warm_images`` gets a ``kaniko-warm`` task before its build. Given a
+    sequence, an invalid spec's error is named ``specs[i].<field>``.
     """
     many = not isinstance(specs, BuildSpec)
     items = list(specs) if not isinstance(specs, BuildSpec) else [specs]
@@ -184,6 +220,11 @@ def workflow(
         raise SpecError("engine", engine, f"must be one of {', '.join(BUILD_TEMPLATES)}")
     check_batch(items, engine)
     build = BUILD_TEMPLATES[engine]
+    for i, spec in enumerate(items):
+        try:
+            check_workspace(spec)
+        except SpecError as err:
+            raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
     claims = []
     if any(s.workspace_pvc is None for s in items):
         claims.append(volume_claim(WORKSPACE_CLAIM, workspace_size, field="workspace_size"))
