@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from cachebuild import BuildSpec, SpecError
-from cachebuild.commands.spec_args import add_spec_arguments, specs_from_args
-from cachebuild.tekton import catalog, cli, pipelines, tasks
+from cachebuild.commands import workflow as workflow_command
+from cachebuild.commands.spec_args import specs_from_args
+from cachebuild.tekton import catalog, pipelines, tasks
 from support.schemas import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,11 +168,8 @@ def test_catalog_entries_describe_each_task():
 
 def _parser():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", default="buildkit")
-    parser.add_argument("--inline", action="store_true")
-    parser.add_argument("--namespace")
-    cli.add_arguments(parser.add_argument_group("tekton"))
-    add_spec_arguments(parser)
+    workflow_command.add_arguments(parser)
+    parser.set_defaults(on="tekton")
     return parser
 
 
@@ -194,7 +192,7 @@ def test_cli_prints_a_valid_pipeline_run():
             "docker.io/library/debian:12",
         ]
     )
-    run = cli.manifest(args, specs_from_args(args))
+    run = workflow_command.tekton_manifest(args, specs_from_args(args))
     validate(run)
     assert run["metadata"] == {"generateName": "cachebuild-", "namespace": "ci"}
     warm, build = run["spec"]["pipelineSpec"]["tasks"]
@@ -205,7 +203,7 @@ def test_cli_prints_a_valid_pipeline_run():
         {"name": "BUILD_ARGS", "value": ["A=1"]},
     ]
     inline = _parser().parse_args(["--inline", "--image", "reg.example.com/a:1", "--workspace-pvc", "src"])
-    (task,) = cli.manifest(inline, specs_from_args(inline))["spec"]["pipelineSpec"]["tasks"]
+    (task,) = workflow_command.tekton_manifest(inline, specs_from_args(inline))["spec"]["pipelineSpec"]["tasks"]
     assert task["taskSpec"] == tasks.BUILDKIT.manifest()["spec"]
 
 
@@ -222,7 +220,7 @@ def test_cli_prints_a_valid_pipeline_run():
 def test_cli_errors_name_the_flag(argv, message):
     args = _parser().parse_args(argv)
     with pytest.raises(SpecError) as err:
-        cli.manifest(args, specs_from_args(args))
+        workflow_command.tekton_manifest(args, specs_from_args(args))
     assert str(err.value).startswith(message)
 
 
