@@ -18,6 +18,7 @@ IMG = "registry.example.com/team/app:1.0"
 HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "a; touch PWNED", "x y", "'q' \"dq\"", "-dash", "*", "$HOME", "a\\b", "#hash"]
 SPECS = [
     BuildSpec(IMG, workspace_pvc="src"),
+    BuildSpec(IMG, workspace_pvc="src", no_cache=True),
     BuildSpec([IMG, "registry.example.com/team/app:latest"], context="dir with spaces/app", dockerfile="d f/Dockerfile",
               cache=False, target="prod", labels={"k": "v"}, builder_image="registry.example.com/mirror/builder:1",
               workspace_pvc="src"),

@@ -59,6 +59,7 @@ def test_spec_flags_make_one_spec():
         "--platform",
         "linux/amd64",
         "--no-cache",
+        "--no-remote-cache",
         "--extra-arg=--jobs=2",
         "--cache-mode",
         "min",
@@ -69,6 +70,7 @@ def test_spec_flags_make_one_spec():
         build_args={"A": "x y"},
         platforms=["linux/amd64"],
         cache=False,
+        no_cache=True,
         extra_args=["--jobs=2"],
         cache_mode="min",
     )

@@ -310,3 +310,31 @@ def test_a_push_refused_for_good_is_not_retried(reg, base, tmp_path):
     assert "retrying:" not in done.stdout and "pushed:" not in done.stdout
     assert done.stderr.startswith(f"cachebuild: error: buildah push {proxy.address}/t/gone:1 failed (exit 125):\n")
     assert done.stderr.endswith(f"writing manifest: uploading manifest 1 to {proxy.address}/t/gone: name unknown\n")
+
+
+def test_no_cache_builds_every_step_from_no_cache_at_all(cold, reg, base):
+    ws, _, _ = cold
+    image = f"{reg.address}/t/app:nocache"
+    local = ["build", "--workspace", str(ws), "--image", image, "--build-arg", f"BASE={base}"]  # the engine's own store
+    warm = cachebuild(*local)
+    assert warm.returncode == 0, warm.stderr
+    assert set(steps(warm.stdout).values()) <= {"base image", "cached (remote)", "cached (local)"}  # every step cached
+    done = cachebuild(*local, "--no-cache", "-v")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(f"| --> Pushing cache {reg.address}/t/app/cache:") == 5  # buildah still exports each step
+    assert steps(done.stdout) == {1: "base image", **{n: "built" for n in range(2, 7)}}
+    assert (
+        f"cache: none used (--no-cache: every step is built); new layers still go to the remote cache {reg.address}/t/app/cache "
+        "(--cache-to)\n"
+    ) in done.stdout
+    assert "summary: 5 steps: 0 from the cache (0 pulled from the remote cache), 5 built;" in done.stdout
+
+
+def test_no_remote_cache_neither_reads_nor_writes_it(reg, base, tmp_path):
+    ws = workspace(tmp_path, "libnoremote 3\n")
+    done = build(ws, f"{reg.address}/t/noremote:1", base, "--no-remote-cache")
+    assert done.returncode == 0, done.stderr
+    assert "cache: the local layer store only (--no-remote-cache)\n" in done.stdout
+    assert f"push access: {reg.address}/t/noremote\n" in done.stdout  # no cache repository to push to
+    assert steps(done.stdout) == {1: "base image", **{n: "built" for n in range(2, 7)}}
+    assert Registry(reg.address).tags("t/noremote/cache") == []

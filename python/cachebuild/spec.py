@@ -128,7 +128,10 @@ class BuildSpec:
         context: a path inside the workspace (default ``.``), or a git URL
             ``https://host/repo.git#ref:subdir``.
         dockerfile: the Dockerfile, relative to the context.
-        cache: import and export the remote layer cache.
+        cache: import and export the remote layer cache (``cache_repo``); ``--no-remote-cache`` turns it off.
+        no_cache: use no layer cache at all, local or remote, and build every step (``docker build
+            --no-cache``); BuildKit and buildah still export to the remote cache when ``cache`` is on,
+            kaniko neither reads nor writes it.
         cache_repo: repository for cache layers, without a tag; default ``<first image repository>/cache``.
         cache_tag: BuildKit only: the tag of the cache manifest in ``cache_repo``.
         cache_mode: BuildKit only: ``max`` also caches intermediate stages of multi-stage builds.
@@ -150,6 +153,7 @@ class BuildSpec:
     context: str = "."
     dockerfile: str = "Dockerfile"
     cache: bool = True
+    no_cache: bool = False
     cache_repo: str | None = None
     cache_tag: str = DEFAULT_CACHE_TAG
     cache_mode: CacheMode = "max"
@@ -174,6 +178,7 @@ class BuildSpec:
         context: str = ".",
         dockerfile: str = "Dockerfile",
         cache: bool = True,
+        no_cache: bool = False,
         cache_repo: str | None = None,
         cache_tag: str = DEFAULT_CACHE_TAG,
         cache_mode: CacheMode = "max",
@@ -194,6 +199,7 @@ class BuildSpec:
         set_(self, "context", context)
         set_(self, "dockerfile", dockerfile)
         set_(self, "cache", cache)
+        set_(self, "no_cache", no_cache)
         set_(self, "cache_repo", cache_repo)
         set_(self, "cache_tag", cache_tag)
         set_(self, "cache_mode", cache_mode)
@@ -232,8 +238,9 @@ class BuildSpec:
         set_(self, "git", git)
         _check_relative_path("dockerfile", self.dockerfile, _CONTEXT)
 
-        if not isinstance(self.cache, bool):
-            raise SpecError("cache", self.cache, "must be true or false")
+        for name in ("cache", "no_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(name, getattr(self, name), "must be true or false")
         if self.cache_repo is not None:
             parse_repository("cache_repo", _check_text("cache_repo", self.cache_repo))
         if not isinstance(self.cache_tag, str) or not _TAG.fullmatch(self.cache_tag):

@@ -76,6 +76,7 @@ SPEC_PARAMS: tuple[Param, ...] = (
     Param("context", "Build context: a path inside the workspace, or https://host/repo.git#ref:subdir.", ".", "context"),
     Param("dockerfile", "The Dockerfile, relative to the context.", "Dockerfile", "dockerfile"),
     Param("cache", "Import and export the remote layer cache (true or false).", "true", "cache"),
+    Param("no-cache", "Build every step, using no layer cache, local or remote (true or false).", "false", "no_cache"),
     Param("cache-repo", "Repository for cache layers, without a tag.", key="cache_repo"),
     Param("cache-tag", "Tag of the cache manifest in cache-repo.", DEFAULT_CACHE_TAG, "cache_tag"),
     Param("cache-mode", "min caches the final stage only; max also intermediate stages.", "max", "cache_mode"),

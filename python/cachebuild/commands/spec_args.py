@@ -19,7 +19,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "images": ("--image", "image"),
     "context": ("--context", "context"),
     "dockerfile": ("--dockerfile", "dockerfile"),
-    "cache": ("--no-cache", "cache"),
+    "cache": ("--no-remote-cache", "cache"),
+    "no_cache": ("--no-cache", "no-cache"),
     "cache_repo": ("--cache-repo", "cache-repo"),
     "cache_tag": ("--cache-tag", "cache-tag"),
     "cache_mode": ("--cache-mode", "cache-mode"),
@@ -53,7 +54,18 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, images_required: bool
     g.add_argument("--context", metavar="CTX", help="workspace path (default .) or https://host/repo.git#ref:subdir")
     g.add_argument("--dockerfile", metavar="PATH", help="Dockerfile, relative to the context (default Dockerfile)")
     g.add_argument("--cache-repo", metavar="REPO", help="cache repository, no tag (default <image repository>/cache)")
-    g.add_argument("--no-cache", action="store_true", default=None, help="neither import nor export the layer cache")
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=None,
+        help="use no layer cache, local or remote: build every step (as docker build --no-cache)",
+    )
+    g.add_argument(
+        "--no-remote-cache",
+        action="store_true",
+        default=None,
+        help="neither import from nor export to the remote cache (--cache-repo)",
+    )
     g.add_argument("--cache-tag", metavar="TAG", help="BuildKit: tag of the cache in --cache-repo (default buildcache)")
     g.add_argument("--cache-mode", choices=("min", "max"), help="BuildKit cache mode (default max)")
     g.add_argument("--cache-ttl", metavar="DURATION", help="kaniko/buildah: ignore cached layers older than this")

@@ -330,10 +330,13 @@ def build(
         _registry_hosts([parse_repository("cache_repo", spec.effective_cache_repo)]) if spec.cache else []
     )
     tls_verify = "false" if any(is_loopback(h) for h in hosts) else "true"
-    if spec.cache:
+    if spec.no_cache:
+        also = f"; new layers still go to the remote cache {spec.effective_cache_repo} (--cache-to)" if spec.cache else ""
+        progress(f"cache: none used (--no-cache: every step is built){also}")
+    elif spec.cache:
         progress(f"cache: {spec.effective_cache_repo} (--cache-from/--cache-to)")
     elif not notes:
-        progress("cache: off")
+        progress("cache: the local layer store only (--no-remote-cache)")
     with _storage(fresh, progress) as root, tempfile.TemporaryDirectory(prefix="cachebuild-") as scratch:
         digest_file = Path(scratch) / "image-digest"
         auth_file = config.for_buildah(Path(scratch))

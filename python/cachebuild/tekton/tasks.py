@@ -56,6 +56,12 @@ PARAMS: dict[str, Param] = {
     "cache": Param(
         "CACHE", "Import and export the remote layer cache: true or false.", default="true", choices=("true", "false")
     ),
+    "no_cache": Param(
+        "NO_CACHE",
+        "Build every step, using no layer cache, local or remote: true or false.",
+        default="false",
+        choices=("true", "false"),
+    ),
     "cache_repo": Param("CACHE_REPO", "The cache repository, without a tag, e.g. registry.example.com/team/app/cache."),
     "cache_tag": Param("CACHE_TAG", "The tag of the cache in CACHE_REPO.", default=DEFAULT_CACHE_TAG),
     "cache_mode": Param(
