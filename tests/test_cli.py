@@ -59,7 +59,6 @@ def test_spec_flags_make_one_spec():
         "--platform",
         "linux/amd64",
         "--no-cache",
-        "--no-remote-cache",
         "--extra-arg=--jobs=2",
         "--cache-mode",
         "min",
@@ -69,11 +68,17 @@ def test_spec_flags_make_one_spec():
         context="app",
         build_args={"A": "x y"},
         platforms=["linux/amd64"],
-        cache=False,
         no_cache=True,
         extra_args=["--jobs=2"],
         cache_mode="min",
     )
+
+
+def test_no_remote_cache_turns_the_remote_cache_off():
+    (spec,) = parse("--image", "r.example.com/a:1", "--no-remote-cache")
+    assert (spec.cache, spec.no_cache) == (False, False)
+    with pytest.raises(SpecError, match=r"^--cache-repo: is for the remote cache, which is off"):
+        parse("--image", "r.example.com/a:1", "--no-remote-cache", "--cache-repo", "r.example.com/c")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 meet the catalog's metadata rules; no script holds a substitution; tekton-lint finds nothing."""
 
 import argparse
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -41,14 +42,21 @@ SPECS = [
         "registry.example.com/c:1", workspace_pvc="src", kaniko_cache_pvc="kc", builder_image="ghcr.io/me/b:1@sha256:" + "a" * 64
     ),
 ]
+
+
+def specs_for(engine):
+    """SPECS as ``engine`` takes them (a kaniko cache PVC only for kaniko)."""
+    return [s if engine == "kaniko" else dataclasses.replace(s, kaniko_cache_pvc=None) for s in SPECS]
+
+
 PRINTED = (
     [
-        pipelines.pipeline_run(SPECS[:n], engine, pipelines.TaskOrigin(source))
+        pipelines.pipeline_run(specs_for(engine)[:n], engine, pipelines.TaskOrigin(source))
         for n in (1, 3)
         for engine in ("buildkit", "kaniko", "buildah")
         for source in ("git", "inline", "name")
     ]
-    + [pipelines.pipeline(SPECS, e, "p") for e in ("buildkit", "kaniko", "buildah")]
+    + [pipelines.pipeline(specs_for(e), e, "p") for e in ("buildkit", "kaniko", "buildah")]
     + [
         pipelines.task_run(SPECS[0], task, pipelines.TaskOrigin(source), namespace="ci", service_account="builder")
         for task in tasks.TASKS

@@ -249,6 +249,10 @@ class BuildSpec:
             raise SpecError("cache_mode", self.cache_mode, "must be 'min' or 'max'")
         if self.cache_ttl is not None and not _GO_DURATION.fullmatch(_check_text("cache_ttl", self.cache_ttl)):
             raise SpecError("cache_ttl", self.cache_ttl, "must be a Go duration such as 168h or 30m")
+        if not self.cache:
+            for name, unset in (("cache_repo", None), ("cache_tag", DEFAULT_CACHE_TAG), ("cache_mode", "max")):
+                if getattr(self, name) != unset:
+                    raise SpecError(name, getattr(self, name), "is for the remote cache, which is off (cache false)")
 
         seen: set[str] = set()
         for key, value in self.build_args:
@@ -301,13 +305,17 @@ class BuildSpec:
         return self.git.subdir if self.git else self.context
 
     def check_engine(self, engine: str) -> None:
-        """Input that only some builders accept."""
+        """Input that only some builders accept: a field set that ``engine`` would ignore is an error."""
         if engine not in ENGINES:
             raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
         if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
             raise SpecError("platforms", list(self.platforms), "kaniko builds one platform per run")
-        if engine != "kaniko" and self.warm_images:
-            raise SpecError("warm_images", list(self.warm_images), "only the kaniko engine has a warmer")
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, engines in ENGINE_ONLY.items():
+            value = getattr(self, name)
+            if engine not in engines and value != defaults[name]:
+                shown = list(value) if isinstance(value, tuple) else value
+                raise SpecError(name, shown, engine_only_reason(name, engine))
 
     def to_dict(self) -> dict[str, object]:
         """The spec as plain data (the ``--specs`` YAML shape, with Python field names)."""
@@ -322,6 +330,24 @@ class BuildSpec:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+ENGINE_ONLY: dict[str, tuple[Engine, ...]] = {
+    "cache_tag": ("buildkit",),
+    "cache_mode": ("buildkit",),
+    "cache_ttl": ("kaniko", "buildah"),
+    "warm_images": ("kaniko",),
+    "kaniko_cache_pvc": ("kaniko",),
+}
+"""The fields only some engines read (the others would ignore them, so a value for one is refused)."""
+
+
+def engine_only_reason(name: str, engine: str) -> str:
+    """Why field ``name`` is refused for ``engine``."""
+    if name == "warm_images":
+        return f"only the kaniko engine has a warmer, not {engine}"
+    engines = ENGINE_ONLY[name]
+    return f"only the {' and '.join(engines)} engine{'s read' if len(engines) > 1 else ' reads'} it, not {engine}"
 
 
 def check_batch(specs: Sequence[BuildSpec], engine: str) -> None:
