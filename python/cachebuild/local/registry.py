@@ -104,6 +104,19 @@ def _alive(pid: int) -> bool:
     return state != "Z" and b"registry" in cmdline
 
 
+def _exited(pid: int) -> bool:
+    """The process is gone or a zombie: its files, the listening socket among them, are closed.
+
+    Not :func:`_alive`: an exiting process shows an empty cmdline (its memory is released) before
+    its files are closed, and its port would still be taken.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def status(name: str = DEFAULT_NAME) -> RegistryState | None:
     """The running instance ``name``, or ``None`` (a stale state file is removed)."""
     state_file = instance_dir(name) / "state.json"
@@ -219,7 +232,7 @@ def _terminate(pid: int) -> None:
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):  # reap it when it is our child
                 os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
+            if _exited(pid):
                 return
             time.sleep(0.05)
 
@@ -230,5 +243,10 @@ def stop(name: str = DEFAULT_NAME) -> RegistryState | None:
     if state is None:
         return None
     _terminate(state.pid)
+    # The process can look gone (a zombie leader) while its other threads still hold the listening
+    # socket: stopped means the port can be listened on again.
+    deadline = time.monotonic() + _STOP_SECONDS
+    while not port_is_free(state.port) and time.monotonic() < deadline:
+        time.sleep(0.02)
     (instance_dir(name) / "state.json").unlink(missing_ok=True)
     return state
