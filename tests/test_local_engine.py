@@ -191,7 +191,31 @@ def test_right_password_builds_and_pushes_with_the_docker_config_as_authfile(aut
         (["--image", "127.0.0.1:5000/a:1", "--cache-repo", "127.0.0.1:5000/c:tag"], "--cache-repo: must be a repository"),
         (["--image", "127.0.0.1:5000/a:1", "--dockerfile", "Nope"], "--dockerfile: no such file in the context"),
         (["--image", "127.0.0.1:5000/a:1", "--context", "../up"], "--context: must not contain '..'"),
-        (["--image", "127.0.0.1:5000/a:1", "--warm-image", "x:1"], "--warm-image: only the kaniko engine has a warmer"),
+        (
+            ["--image", "127.0.0.1:5000/a:1", "--warm-image", "x:1"],
+            "--warm-image is not a flag of cachebuild build: only the kaniko engine reads it; the local engine builds "
+            "with buildah",
+        ),
+        (
+            ["--image", "127.0.0.1:5000/a:1", "--workspace-pvc", "src"],
+            "--workspace-pvc is not a flag of cachebuild build: a cluster setting; the local engine builds from a folder, the "
+            "workspace (cachebuild build PATH, or --workspace DIR)",
+        ),
+        (
+            ["--image", "127.0.0.1:5000/a:1", "--cache-mode", "max"],
+            "--cache-mode is not a flag of cachebuild build: only the "
+            "buildkit engine reads it; the local engine builds with buildah",
+        ),
+        (
+            ["--image", "127.0.0.1:5000/a:1", "--platform", "linux/amd64", "--platform", "linux/arm64"],
+            "--platform: the local engine builds one platform per run",
+        ),
+        (
+            ["--image", "127.0.0.1:5000/a:1", "--platform", "linux/wasm"],
+            "--platform: this machine cannot run wasm programs: no emulator is registered (/proc/sys/fs/binfmt_misc/qemu-wasm "
+            "is missing; apt-get install qemu-user-static) (got 'linux/wasm')",
+        ),
+        ([], "--image: at least one destination is required: --image REF (or -t REF), or --specs FILE\n"),
     ],
 )
 def test_bad_spec_input_is_a_field_named_error_and_exit_2(args, error, tmp_path):
@@ -338,3 +362,60 @@ def test_no_remote_cache_neither_reads_nor_writes_it(reg, base, tmp_path):
     assert f"push access: {reg.address}/t/noremote\n" in done.stdout  # no cache repository to push to
     assert steps(done.stdout) == {1: "base image", **{n: "built" for n in range(2, 7)}}
     assert Registry(reg.address).tags("t/noremote/cache") == []
+
+
+def test_a_docker_style_command_line_builds(reg, base, tmp_path):
+    """cachebuild build PATH -t IMAGE -f DOCKERFILE --build-arg K=V, from inside the context and from outside."""
+    ws = workspace(tmp_path, "libdocker 3\n")
+    (ws / "Dockerfile.alt").write_text((ws / "Dockerfile").read_text())
+    image = f"{reg.address}/t/docker:1"
+    argv = ["-t", image, "--build-arg", f"BASE={base}", "--fresh"]
+    inside = subprocess.run([sys.executable, "-m", "cachebuild", "build", ".", "-f", "Dockerfile.alt", *argv],
+                            capture_output=True, text=True, cwd=ws, timeout=240)  # fmt: skip
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.startswith(f"build: {image} (context ., Dockerfile.alt)\n")
+    outside = subprocess.run([sys.executable, "-m", "cachebuild", "build", "ws", "-f", "ws/Dockerfile.alt", *argv],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=240)  # fmt: skip
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout.startswith(f"build: {image} (context ., Dockerfile.alt)\n")  # -f from here, made context-relative
+    assert _image_id_and_digest(inside.stdout) == _image_id_and_digest(outside.stdout)
+
+
+@pytest.fixture(scope="module")
+def arm64_program(tmp_path_factory):
+    """A static linux/arm64 program (Go, cross-compiled) that writes its architecture to /arch.txt."""
+    if shutil.which("go") is None:
+        pytest.fail("needs the Go toolchain to cross-compile an arm64 program (the tests' Go tools need it too)")
+    src = tmp_path_factory.mktemp("arm64-src")
+    (src / "go.mod").write_text("module archprobe\n\ngo 1.21\n")
+    (src / "main.go").write_text(
+        'package main\n\nimport (\n\t"os"\n\t"runtime"\n)\n\n'
+        'func main() { _ = os.WriteFile("/arch.txt", []byte(runtime.GOARCH+"\\n"), 0o644) }\n'
+    )
+    out = src / "archprobe"
+    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "arm64", "GOFLAGS": "-mod=mod"}
+    subprocess.run(["go", "build", "-trimpath", "-o", str(out), "."], cwd=src, env=env, check=True, timeout=300)
+    return out
+
+
+def test_another_architecture_is_built_under_its_emulator(reg, arm64_program, tmp_path):
+    """--platform linux/arm64 on this amd64 machine: the RUN step runs the arm64 program under qemu (binfmt_misc)."""
+    import io
+    import tarfile
+
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    assert entry.is_file(), "needs qemu-user-static's binfmt_misc entry for aarch64 (apt-get install qemu-user-static)"
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    shutil.copy(arm64_program, ctx / "archprobe")
+    (ctx / "Dockerfile").write_text('FROM scratch\nCOPY archprobe /archprobe\nRUN ["/archprobe"]\n')
+    image = f"{reg.address}/t/arm64:1"
+    done = cachebuild("build", str(ctx), "-t", image, "--platform", "linux/arm64", "--fresh")
+    assert done.returncode == 0, done.stderr
+    client = Registry(reg.address)
+    manifest = client.manifest("t/arm64", "1")
+    config = json.loads(client.request("GET", "t/arm64", f"blobs/{manifest['config']['digest']}").body)
+    assert (config["os"], config["architecture"]) == ("linux", "arm64")
+    layer = client.request("GET", "t/arm64", f"blobs/{manifest['layers'][-1]['digest']}").body
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        assert tar.extractfile("arch.txt").read() == b"arm64\n"  # written by the RUN step, under emulation

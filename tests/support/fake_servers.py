@@ -248,6 +248,8 @@ class FakeArgoServer(FakeAPI):
         }
         if labels:
             workflow["metadata"]["labels"] = labels
+        if opts.get("serviceAccount"):  # as Argo's submit does (util.ApplySubmitOpts)
+            workflow["spec"]["serviceAccountName"] = opts["serviceAccount"]
         return self._store(namespace, workflow)
 
     def _build_nodes(self, workflow: dict[str, Any]) -> list[tuple[str, str]]:

@@ -20,9 +20,13 @@ from cachebuild.commands import workflow as workflow_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    workflow_command.add_arguments(parser)
-    argo = parser.add_argument_group("argo connection")
-    argo.add_argument("--argo-server", metavar="URL", help="Argo Server address, e.g. https://argo.example.com:2746")
+    workflow_command.add_cluster_arguments(
+        parser,
+        namespace_help="the namespace to create the builds in (default: argo with --on argo; with --on tekton the "
+        "kubeconfig context's namespace, else default)",
+    )
+    argo = parser.add_argument_group("argo connection (--on argo)")
+    argo.add_argument("--argo-server", metavar="URL", help="the Argo Server's URL, e.g. https://argo.example.com:2746")
     argo.add_argument("--token", help="bearer token (default: $ARGO_TOKEN); prefer the variable, it stays out of ps")
     argo.add_argument("--insecure-skip-verify", action="store_true", help="do not verify the server's TLS certificate")
     argo.add_argument("--ca-bundle", metavar="FILE", help="verify the server's TLS certificate with this CA bundle")
@@ -31,15 +35,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the installed WorkflowTemplate (one Workflow per image) instead of creating a Workflow",
     )
-    kube = parser.add_argument_group("tekton connection")
+    kube = parser.add_argument_group("tekton connection (--on tekton)")
     kube.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    kube.add_argument("--kube-context", metavar="NAME", help="kubeconfig context")
+    kube.add_argument("--kube-context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     kube.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
     run = parser.add_argument_group("waiting")
     run.add_argument("--wait", action="store_true", help="wait for the builds and print their digests")
-    run.add_argument("--timeout", type=float, default=3600, metavar="SECONDS", help="give up waiting after this (default 3600)")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
+        help="give up waiting after this (default 3600; a create retries at most 300 s or this)",
+    )
     run.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS)
     run.add_argument("--output", choices=("text", "json"), default="text", help="json: the result as JSON on stdout")
+
+
+ONLY_ON = {
+    **workflow_command.ONLY_ON,
+    "argo_server": "argo",
+    "token": "argo",
+    "insecure_skip_verify": "argo",
+    "ca_bundle": "argo",
+    "from_template": "argo",
+    "kubeconfig": "tekton",
+    "kube_context": "tekton",
+    "in_cluster": "tekton",
+}
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Options that do not apply together (on top of ``cachebuild workflow``'s): each is an error naming it."""
+    from cachebuild.errors import SpecError
+
+    workflow_command.check_options(args, ONLY_ON)
+    pairs = [
+        ("ca_bundle", "insecure_skip_verify", "--ca-bundle verifies the certificate, --insecure-skip-verify does not"),
+        ("in_cluster", "kubeconfig", "--in-cluster uses the pod's service account, not a kubeconfig"),
+        ("in_cluster", "kube_context", "--in-cluster uses the pod's service account, not a kubeconfig context"),
+    ]
+    for first, second, why in pairs:
+        if getattr(args, first) and getattr(args, second):
+            raise SpecError("--" + second.replace("_", "-"), None, f"does not go with --{first.replace('_', '-')}: {why}")
+    if args.from_template:
+        for dest, why in (
+            ("inline", "the installed template runs; nothing is embedded"),
+            ("workspace_size", "an installed template makes no claims: name --workspace-pvc"),
+            ("kaniko_cache_size", "an installed template makes no claims: name --kaniko-cache-pvc"),
+        ):
+            if getattr(args, dest):
+                value = getattr(args, dest)
+                raise SpecError(
+                    "--" + dest.replace("_", "-"), None if value is True else value, f"does not apply with --from-template: {why}"
+                )
+    if args.argo_server and args.argo_server.startswith("http://"):
+        for dest in ("ca_bundle", "insecure_skip_verify"):
+            if getattr(args, dest):
+                value = getattr(args, dest)
+                raise SpecError(
+                    "--" + dest.replace("_", "-"), None if value is True else value, "is about TLS: the --argo-server is http://"
+                )
 
 
 class ProgressPrinter:
@@ -88,6 +144,7 @@ def _argo_builds(args: argparse.Namespace, on_retry: Callable[[str], None]) -> l
 
     if not args.argo_server:
         raise SpecError("--argo-server", None, "is required with --on argo (the Argo Server's URL)")
+    check_options(args)
     token = args.token or os.environ.get("ARGO_TOKEN")
     verify: bool | str = False if args.insecure_skip_verify else (args.ca_bundle or True)
     try:
@@ -99,7 +156,14 @@ def _argo_builds(args: argparse.Namespace, on_retry: Callable[[str], None]) -> l
         try:
             specs = specs_from_args(args)
             return submit_argo_templates(
-                client, specs, args.engine, cluster_scope=args.cluster_scope, create_deadline=deadline, on_retry=on_retry
+                client,
+                specs,
+                args.engine,
+                cluster_scope=args.cluster_scope,
+                create_deadline=deadline,
+                on_retry=on_retry,
+                service_account=args.service_account,
+                generate_name=args.generate_name,
             )
         except SpecError as err:
             raise translate(err, args) from None
@@ -111,6 +175,7 @@ def _tekton_builds(args: argparse.Namespace, on_retry: Callable[[str], None]) ->
     from cachebuild.submit import Retry, TektonClient
     from cachebuild.submit.builds import CREATE_DEADLINE
 
+    check_options(args)
     manifest = workflow_command.manifest(args)  # bad input first, before reading any kubeconfig
     try:
         client = TektonClient(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import re
 import shutil
 import signal
@@ -253,6 +254,82 @@ def _push(image: str, argv: list[str], on_line: Callable[[str], None], progress:
         time.sleep(delay)
 
 
+CLUSTER_FIELDS = {
+    "workspace_pvc": "a cluster setting; the local engine builds from a folder, the workspace",
+    "docker_config_secret": "a cluster setting; the local engine reads credentials from a docker config file",
+    "builder_image": "a cluster setting; the local engine runs this machine's buildah",
+}
+"""The spec fields the local engine has no use for (beyond those buildah does not read), and why."""
+
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+# GOARCH (the OCI platform's architecture) → the name of qemu-user-static's binfmt_misc entry.
+_QEMU_NAMES = {
+    "amd64": "x86_64",
+    "386": "i386",
+    "arm64": "aarch64",
+    "arm": "arm",
+    "ppc64le": "ppc64le",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64le": "mips64el",
+    "mips64": "mips64",
+    "mipsle": "mipsel",
+    "mips": "mips",
+    "loong64": "loongarch64",
+}
+# platform.machine() → the architectures its CPU runs without an emulator.
+_NATIVE = {"x86_64": {"amd64", "386"}, "aarch64": {"arm64"}, "ppc64le": {"ppc64le"}, "s390x": {"s390x"}, "riscv64": {"riscv64"}}
+
+
+def check_local(spec: BuildSpec) -> None:
+    """What the local engine cannot build: cluster settings, other builders' options, several or foreign platforms."""
+    for name, reason in CLUSTER_FIELDS.items():
+        if getattr(spec, name) is not None:
+            raise SpecError(name, getattr(spec, name), reason)
+    spec.check_engine("buildah")
+    check_platform(spec)
+
+
+def check_platform(spec: BuildSpec) -> None:
+    """One platform a build; one of another architecture needs its emulator registered (binfmt_misc, F flag)."""
+    if len(spec.platforms) > 1:
+        raise SpecError(
+            "platforms",
+            list(spec.platforms),
+            "the local engine builds one platform per run: run it once per platform (cachebuild workflow and "
+            "submit build several at once)",
+        )
+    if not spec.platforms:
+        return
+    system, arch = spec.platforms[0].split("/")[:2]
+    if system != "linux":
+        raise SpecError("platforms", spec.platforms[0], "the local engine builds linux images only")
+    machine = platform.machine()
+    if arch in (_NATIVE.get(machine) or {goarch for goarch, qemu in _QEMU_NAMES.items() if qemu == machine}):
+        return
+    entry = BINFMT_MISC / f"qemu-{_QEMU_NAMES.get(arch, arch)}"
+    try:
+        lines = entry.read_text().splitlines()
+    except OSError:
+        raise SpecError(
+            "platforms",
+            spec.platforms[0],
+            f"this machine cannot run {arch} programs: no emulator is registered ({entry} is missing; "
+            "apt-get install qemu-user-static)",
+        ) from None
+    flags = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
+    if not lines or lines[0] != "enabled":
+        raise SpecError("platforms", spec.platforms[0], f"the {arch} emulator is registered but disabled ({entry})")
+    if "F" not in flags:
+        raise SpecError(
+            "platforms",
+            spec.platforms[0],
+            f"the {arch} emulator ({entry}) lacks the F flag, so RUN steps inside buildah's chroot cannot start it "
+            "(Debian's qemu-user-static registers it with F)",
+        )
+
+
 def check_context(spec: BuildSpec, workspace: Path) -> Path:
     """The context folder inside ``workspace``; :class:`SpecError` when it or the Dockerfile is missing."""
     if spec.git is not None:
@@ -287,7 +364,7 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
             note = f"cache: {err}; building WITHOUT the remote cache"
             notes.append(note)
             progress(note)
-            spec = dataclasses.replace(spec, cache=False)
+            spec = dataclasses.replace(spec, cache=False, cache_repo=None)
     targets = list(spec.image_refs)
     if spec.cache:
         targets.append(parse_repository("cache_repo", spec.effective_cache_repo))
@@ -319,7 +396,7 @@ def build(
     a failed build or push, with buildah's last lines) or :class:`BuildInterrupted`.
     """
     started = time.monotonic()
-    spec.check_engine("buildah")
+    check_local(spec)
     workspace = workspace.resolve()
     check_context(spec, workspace)
     if shutil.which("buildah") is None:

@@ -214,19 +214,30 @@ class ArgoClient:
         return retry.call("create workflow", attempt)
 
     def submit_template(
-        self, template: str, parameters: dict[str, str], *, retry: Retry, cluster_scope: bool = False
+        self,
+        template: str,
+        parameters: dict[str, str],
+        *,
+        retry: Retry,
+        cluster_scope: bool = False,
+        service_account: str | None = None,
+        generate_name: str | None = None,
     ) -> ArgoBuild:
-        """Run the installed (Cluster)WorkflowTemplate ``template`` with ``parameters``."""
+        """Run the installed (Cluster)WorkflowTemplate ``template`` with ``parameters``, as ``service_account``,
+        the Workflow named ``<generate_name or template->`` plus a submission id."""
         from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 
         submission = new_submission_id()
-        name = f"{template}-{submission}"
+        name = f"{generate_name or template + '-'}{submission}"
         request = WorkflowSubmitRequest(
             namespace=self.namespace,
             resource_kind="ClusterWorkflowTemplate" if cluster_scope else "WorkflowTemplate",
             resource_name=template,
             submit_options=SubmitOpts(
-                name=name, labels=f"{SUBMISSION_LABEL}={submission}", parameters=[f"{k}={v}" for k, v in parameters.items()]
+                name=name,
+                labels=f"{SUBMISSION_LABEL}={submission}",
+                parameters=[f"{k}={v}" for k, v in parameters.items()],
+                service_account=service_account,
             ),
         )
         kind = "ClusterWorkflowTemplate" if cluster_scope else "WorkflowTemplate"

@@ -58,6 +58,8 @@ def submit_argo_templates(
     cluster_scope: bool = False,
     create_deadline: float = CREATE_DEADLINE,
     on_retry: RetryNotice | None = None,
+    service_account: str | None = None,
+    generate_name: str | None = None,
 ) -> list[ArgoBuild]:
     """Run the installed WorkflowTemplate once per spec (``POST /api/v1/workflows/{ns}/submit``).
 
@@ -73,7 +75,12 @@ def submit_argo_templates(
         except SpecError as err:
             raise err.renamed(f"specs[{i}].{err.field}") if len(items) > 1 else err from None
     retry = Retry.within(create_deadline, on_retry=on_retry)
-    return [client.submit_template(name, params, retry=retry, cluster_scope=cluster_scope) for name, params in submissions]
+    return [
+        client.submit_template(
+            name, params, retry=retry, cluster_scope=cluster_scope, service_account=service_account, generate_name=generate_name
+        )
+        for name, params in submissions
+    ]
 
 
 def submit_tekton(
