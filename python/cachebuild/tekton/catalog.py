@@ -16,6 +16,7 @@ from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskD
 from cachebuild.yamltext import dump_yaml
 
 _REGISTRY = "registry.example.com/team"
+_GIT = TaskOrigin("git")  # the samples and README examples reference the Tasks through the git resolver
 _SECRET_NAME = "registry-credentials"  # noqa: S105 -- the name of a Secret in the samples, not a credential
 _E2E_REGISTRY = "localhost:5000"
 """tests/run.yaml pushes here: the catalog e2e adds a registry sidecar on localhost:5000."""
@@ -38,10 +39,16 @@ def _sample_spec(engine: str) -> BuildSpec:
 
 def _samples(task: TaskDef) -> dict[str, dict[str, Any]]:
     if task.engine == "kaniko":
-        return {"warm-then-build.yaml": pipeline_run([_sample_spec("kaniko")], "kaniko", generate_name="kaniko-warm-then-build-")}
+        return {
+            "warm-then-build.yaml": pipeline_run(
+                [_sample_spec("kaniko")], "kaniko", _GIT, generate_name="kaniko-warm-then-build-"
+            )
+        }
     if task is BUILDKIT:
-        return {"registry-cache.yaml": pipeline_run([_sample_spec("buildkit")], "buildkit", generate_name="buildkit-build-")}
-    return {"registry-cache.yaml": pipeline_run([_sample_spec("buildah")], "buildah", generate_name="buildah-build-")}
+        return {
+            "registry-cache.yaml": pipeline_run([_sample_spec("buildkit")], "buildkit", _GIT, generate_name="buildkit-build-")
+        }
+    return {"registry-cache.yaml": pipeline_run([_sample_spec("buildah")], "buildah", _GIT, generate_name="buildah-build-")}
 
 
 def _e2e(task: TaskDef) -> dict[str, Any]:
@@ -70,7 +77,8 @@ GIT_URL_NOTE = (
     f"The git resolver `url` in these examples, `{DEFAULT_GIT_URL}`, is a placeholder (the project's public "
     "repository is not known yet): **replace it with the URL of your clone or fork of cachebuild**, and `revision` "
     f"(`{DEFAULT_GIT_REVISION}`) with a tag or commit of it. `cachebuild workflow --on tekton --tekton-git-url URL "
-    "--tekton-git-revision REV` prints PipelineRuns that use yours."
+    "--tekton-git-revision REV` prints PipelineRuns that use yours; without them it references the Tasks installed "
+    "in the namespace by name (`taskRef: {name: …}`, after `kubectl apply -f`)."
 )
 
 
@@ -87,7 +95,7 @@ def readme(task: TaskDef) -> str:
             kaniko_cache_pvc="kaniko-cache",
             warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
         )
-    run = dump_yaml(task_run(spec, task), header=False)
+    run = dump_yaml(task_run(spec, task, _GIT), header=False)
     chain_intro = (
         "kaniko-warm, then kaniko-build, sharing the `cache` workspace (a PVC: an emptyDir does not cross Pods); "
         "the same git resolver `url` placeholder:"
