@@ -11,6 +11,18 @@ PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_DIR, os.environ.get("PYTHONPATH")) if p)
 
 
+_HOST_PATHS = ("/kaniko", "/tmp/cachebuild", "/etc/containers/registries.conf.d/50-cachebuild-insecure.conf")
+"""Folders the builders use inside their containers; a test must never make them on this machine."""
+_EXISTING = {p for p in _HOST_PATHS if Path(p).exists()}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    made = [p for p in _HOST_PATHS if Path(p).exists() and p not in _EXISTING]
+    if made:
+        session.exitstatus = 1
+        print(f"\nFAILED: the tests created {', '.join(made)} on this machine (a launcher path not mapped into a test folder)")
+
+
 @pytest.fixture
 def argo():
     """A strict fake Argo Server on 127.0.0.1 (namespace ``argo``)."""

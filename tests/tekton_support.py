@@ -15,6 +15,16 @@ _ARRAY = re.compile(r"\$\(params\.([A-Z_]+)\[\*\]\)")
 _REF = re.compile(r"\$\((params\.[A-Z_]+|workspaces\.[a-z]+\.(?:path|bound)|results\.[A-Z_]+\.path)\)")
 
 
+SCRATCH_DIRS = ("/tmp/cachebuild/", "/kaniko/cachebuild/", "/etc/containers/registries.conf.d/")
+"""The launchers' own folders in a pod; a test maps them into its folder."""
+
+
+def in_test_folder(value: str, tmp: Path) -> str:
+    for folder in SCRATCH_DIRS:
+        value = value.replace(folder, f"{tmp}/out/")
+    return value
+
+
 @dataclass
 class StepRun:
     returncode: int
@@ -70,7 +80,7 @@ def run_step(task: dict[str, Any], params: dict[str, Any], tmp: Path, shell: str
             args.append(_sub(arg, subs))
     env = {e["name"]: _sub(e["value"], subs) for e in step["env"]}
     # Constant paths outside the test folder go into it (output files, the credentials link).
-    env = {k: v.replace("/tmp/cachebuild/", f"{tmp}/out/") for k, v in env.items()}
+    env = {k: in_test_folder(v, tmp) for k, v in env.items()}
     env["CB_CREDENTIALS_LINK"] = str(tmp / "link" / "config.json")
     command = step["command"]
     assert command[1:2] == ["-c"] and command[3:] == ["cachebuild"], command

@@ -7,7 +7,7 @@ import pytest
 
 from cachebuild.argo import catalog, templates
 from cachebuild.argo.templates import TEMPLATES
-from cachebuild.builders.program import compile_sh, placeholder_env
+from cachebuild.builders.program import Input, compile_sh, placeholder_env
 from support.schemas import errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,8 @@ def test_every_volume_mount_resolves_to_a_volume_the_template_declares(t, templa
 @pytest.mark.parametrize(("t", "template"), TEMPLATE_DICTS)
 def test_container_runs_the_builder_program_launcher_with_placeholder_env(t, template):
     c = template["container"]
-    assert c["command"] == [t.interpreter, "-c", compile_sh(t.program), "cachebuild"]
+    inputs = {p.key: Input(p.name) for p in t.spec_params() if p.key}
+    assert c["command"] == [t.interpreter, "-c", compile_sh(t.program, inputs), "cachebuild"]
     assert "args" not in c
     env = {e["name"]: e["value"] for e in c["env"]}
     cb_env = {k: v for k, v in env.items() if k.startswith("CB_")}
@@ -124,7 +125,7 @@ def test_buildkit_is_rootless_exactly_as_the_reference_says():
     }
     assert template["metadata"] == {"annotations": {"container.apparmor.security.beta.kubernetes.io/main": "unconfined"}}
     env = {e["name"]: e["value"] for e in template["container"]["env"]}
-    assert env["BUILDKITD_FLAGS"] == "--oci-worker-no-process-sandbox"
+    assert "BUILDKITD_FLAGS" not in env  # the launcher sets it from the user it runs as
     mounts = {m["mountPath"]: m["name"] for m in template["container"]["volumeMounts"]}
     state = mounts["/home/user/.local/share/buildkit"]
     assert {"name": state, "emptyDir": {}} in template["volumes"]
@@ -166,7 +167,7 @@ def test_outputs_have_defaults_and_read_the_launcher_files(t, template):
 def test_required_inputs_have_no_default_and_optional_ones_do():
     template = templates.template_dict(templates.KANIKO_BUILD)
     required = [p["name"] for p in template["inputs"]["parameters"] if "default" not in p]
-    assert required == ["image", "cache-repo", "workspace-pvc", "cache-pvc"]
+    assert required == ["image", "workspace-pvc", "cache-pvc"]
     assert "null" not in [p.get("default") for p in template["inputs"]["parameters"]]
 
 
@@ -193,4 +194,4 @@ def test_catalog_entries_point_at_rendered_files():
         assert set(entry) == {"name", "version", "kind", "path", "description", "params", "results", "workspaces", "images"}
     buildkit = entries[0]
     assert buildkit["name"] == "buildkit-build-v1" and buildkit["results"] == ["image-digest", "image-url"]
-    assert {"name": "cache-repo", "type": "string", "default": None} in buildkit["params"]
+    assert {"name": "cache-repo", "type": "string", "default": ""} in buildkit["params"]

@@ -57,7 +57,7 @@ def test_kaniko_executor_flags_exist():
 def test_kaniko_warmer_flags_exist():
     known = reference("kaniko-warmer.txt")
     flags = emitted_flags(kaniko.WARMER_PROGRAM)
-    assert {"--cache-dir", "--image", "--dockerfile"} <= flags
+    assert {"--cache-dir", "--image", "--insecure-registry"} <= flags
     assert flags - known.keys() == set()
 
 
@@ -68,11 +68,15 @@ def test_buildah_build_flags_exist():
     assert flags - known.keys() == set()
 
 
-def test_buildah_push_flags_exist_in_the_installed_buildah():
-    help_text = subprocess.run(["buildah", "push", "--help"], capture_output=True, text=True, check=True).stdout
+@pytest.mark.parametrize(
+    ("command", "subcommand", "expected"),
+    [(1, ["push"], {"--digestfile", "--retry"}), (2, ["manifest", "push"], {"--all", "--digestfile"})],
+)
+def test_buildah_push_flags_exist_in_the_installed_buildah(command, subcommand, expected):
+    help_text = subprocess.run(["buildah", *subcommand, "--help"], capture_output=True, text=True, check=True).stdout
     known = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) | {"--storage-driver", "--root", "--runroot"}  # global flags
-    flags = emitted_flags(buildah.PROGRAM, 1)
-    assert {"--digestfile", "--retry"} <= flags
+    flags = emitted_flags(buildah.PROGRAM, command)
+    assert expected <= flags
     assert flags - known == set()
 
 

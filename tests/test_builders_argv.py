@@ -106,7 +106,7 @@ BUILDKIT_CASES = {
 }
 
 KANIKO_CACHE = ["--cache=true", "--cache-repo=registry.example.com/team/app/cache", "--cache-dir=/cache"]
-KANIKO_OUT = ["--digest-file=/tmp/cachebuild/image-digest", "--image-name-with-digest-file=/tmp/cachebuild/image-ref"]
+KANIKO_OUT = ["--digest-file=/kaniko/cachebuild/image-digest", "--image-name-with-digest-file=/kaniko/cachebuild/image-ref"]
 KANIKO_CASES = {
     "defaults": (
         BuildSpec(IMG),
@@ -223,6 +223,19 @@ def push(image):
     ]
 
 
+def manifest_push(image):
+    return [
+        "buildah",
+        "--storage-driver=vfs",
+        "manifest",
+        "push",
+        "--all",
+        "--digestfile=/tmp/cachebuild/image-digest",
+        "cachebuild-manifest",
+        f"docker://{image}",
+    ]
+
+
 BUILDAH_CASES = {
     "defaults": (
         BuildSpec(IMG),
@@ -272,7 +285,7 @@ BUILDAH_CASES = {
                 f"--cache-to={CACHE}",
                 "--cache-ttl=24h",
                 f"--file={WS}/./Dockerfile",
-                f"--tag={IMG}",
+                "--manifest=cachebuild-manifest",
                 "--build-arg=A=1",
                 "--target=prod",
                 "--platform=linux/amd64,linux/arm64",
@@ -281,6 +294,13 @@ BUILDAH_CASES = {
                 "--jobs=2",
                 f"{WS}/.",
             ],
+            manifest_push(IMG),
+        ],
+    ),
+    "one other platform, plain-HTTP registry": (
+        BuildSpec(IMG, cache=False, platforms=["linux/arm64"], insecure_registries=["registry.example.com"]),
+        [
+            [*BUILDAH_BUILD, f"--file={WS}/./Dockerfile", f"--tag={IMG}", "--platform=linux/arm64", *BUILDAH_AUTH, f"{WS}/."],
             push(IMG),
         ],
     ),
@@ -372,7 +392,7 @@ def test_buildah_authfile_only_when_the_credentials_file_exists(tmp_path):
     assert f"--authfile={config}" in build and f"--authfile={config}" in push_
 
 
-def test_kaniko_warmer_argv():
+def test_kaniko_warmer_argv(tmp_path):
     spec = BuildSpec(IMG, warm_images=["docker.io/library/debian:12", "docker.io/library/golang:1.23"], cache_ttl="48h")
     assert kaniko.warm_argv(spec) == [
         "/kaniko/warmer",
@@ -381,16 +401,22 @@ def test_kaniko_warmer_argv():
         "--image=docker.io/library/golang:1.23",
         "--cache-ttl=48h",
     ]
-    from_dockerfile = BuildSpec(IMG, context="app", build_args={"BASE": "debian:12"})
-    assert kaniko.warm_argv(from_dockerfile) == [
+    # Without warm_images: the Dockerfile's base images, with the build args applied by cachebuild.
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("ARG BASE=alpine:3\nFROM ${BASE} AS build\nFROM build\nFROM scratch\n")
+    from_dockerfile = BuildSpec(IMG, context="app", build_args={"BASE": "debian:12"}, insecure_registries=["r.test:5000"])
+    assert kaniko.warm_argv(from_dockerfile, workspace=str(tmp_path)) == [
         "/kaniko/warmer",
         "--cache-dir=/cache",
-        f"--dockerfile={WS}/app/Dockerfile",
-        "--build-arg=BASE=debian:12",
+        "--image=debian:12",
+        "--insecure-registry=r.test:5000",
     ]
     with pytest.raises(SpecError) as caught:
         kaniko.warm_argv(BuildSpec(IMG, context="https://github.com/org/repo.git"))
     assert caught.value.field == "warm_images"
+    with pytest.raises(SpecError) as caught:
+        kaniko.warm_argv(BuildSpec(IMG, context="nope"), workspace=str(tmp_path))
+    assert (caught.value.field, caught.value.reason) == ("dockerfile", "no such file in the workspace")
 
 
 @pytest.mark.parametrize("value", ["$(id)", "`id`", "a; b", "x y", "'q'", '"dq"', "-dash", "*"])

@@ -142,7 +142,7 @@ def test_tekton_readme_lists_the_tasks_real_interface(task):
     for p in spec["params"]:
         assert f"| `{p['name']}` | {p['type']} |" in text
     section = text.split("## Workspaces", 1)[1].split("## Results", 1)[0]
-    assert re.findall(r"^- `([a-z]+)`", section, re.M) == [w["name"] for w in spec["workspaces"]]
+    assert re.findall(r"^- `([a-z-]+)`", section, re.M) == [w["name"] for w in spec["workspaces"]]
     results = text.split("## Results", 1)[1].split("## Pod Security", 1)[0]
     assert re.findall(r"^- `([A-Z_]+)`", results, re.M) == [r["name"] for r in spec.get("results", [])]
 

@@ -4,11 +4,13 @@ Values reach the script only through CB_* environment variables, as Argo and Tek
 hostile values must arrive as one literal argv element each, and nothing else may run.
 """
 
+from pathlib import Path
+
 import pytest
 
-from cachebuild import BuildSpec
+from cachebuild import BuildSpec, SpecError
 from cachebuild.builders import buildah, buildkit, kaniko, spec_values
-from cachebuild.builders.program import TRANSFORMS, evaluate
+from cachebuild.builders.program import TRANSFORMS, evaluate, files, runs
 from support.launcher import SHELLS, env_for, normalise, run_launcher
 
 IMG = "registry.example.com/team/app:1.0"
@@ -37,6 +39,12 @@ SPECS = [
     BuildSpec(IMG, context="https://github.com/org/repo.git#" + "f" * 40),
     BuildSpec(IMG, context="https://github.com/org/repo.git#refs/tags/v1"),
     BuildSpec(IMG, context="https://github.com/org/repo.git"),
+    BuildSpec(
+        IMG,
+        platforms=["linux/amd64", "linux/arm64"],
+        insecure_registries=["registry.example.com", "10.0.0.1:5000", "[::1]:5000"],
+        cache_repo="10.0.0.1:5000/c",
+    ),
 ]
 
 PROGRAMS = [
@@ -47,9 +55,19 @@ PROGRAMS = [
 ]
 
 
-def _layout(layout, tmp):
-    # Output files go to the test's folder instead of /tmp/cachebuild.
-    return {k: str(tmp / "out" / v.rsplit("/", 1)[-1]) if k.endswith("_file") else v for k, v in layout.items()}
+DOCKERFILE = "ARG BASE=docker.io/library/busybox:1.36\nFROM ${BASE} AS base\nFROM base\nRUN true\n"
+
+
+def _layout(layout, tmp, spec=None):
+    """Output files in the test's folder instead of /tmp/cachebuild; a workspace holding ``spec``'s Dockerfile."""
+    written = {"buildkitd_config", "registries_drop_in", "ca_bundle"}  # files the launchers write
+    out = {k: str(tmp / "out" / v.rsplit("/", 1)[-1]) if k.endswith("_file") or k in written else v for k, v in layout.items()}
+    workspace = tmp / "ws"
+    if spec is not None and spec.git is None:
+        dockerfile = workspace / spec.context / spec.dockerfile
+        dockerfile.parent.mkdir(parents=True, exist_ok=True)
+        dockerfile.write_text(DOCKERFILE)
+    return {**out, "workspace": str(workspace)}
 
 
 CASES = [
@@ -57,16 +75,20 @@ CASES = [
     for name, program, layout in PROGRAMS
     for i, spec in enumerate(SPECS)
     if not (name == "kaniko-warm" and spec.git is not None)  # the warmer reads a workspace Dockerfile
+    and not (name == "kaniko-build" and len(spec.platforms) > 1)  # refused: see the test below
 ]
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize(("program", "layout", "spec"), CASES)
 def test_launcher_runs_the_same_argv_as_python(tmp_path, shell, program, layout, spec):
-    values = spec_values(spec, **_layout(layout, tmp_path))
+    values = spec_values(spec, **_layout(layout, tmp_path, spec))
     run = run_launcher(program, env_for(values), tmp_path, shell)
     assert run.returncode == 0, run.stderr
     assert normalise(run.argvs, tmp_path) == evaluate(program, values)
+    assert run.envs == [r.env for r in runs(program, values)]
+    for path, content in files(program, values).items():
+        assert Path(path).read_text() == content
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -92,30 +114,45 @@ def test_buildkit_launcher_writes_digest_and_url_results(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "reason"),
     [
-        ("CB_CONTEXT", "../etc"),
-        ("CB_CONTEXT", "/etc"),
-        ("CB_DOCKERFILE", "a/../../x"),
-        ("CB_CONTEXT", "https://h/r.git#main:../x"),
+        ("CB_CONTEXT", "../etc", "must be a relative path without '..'"),
+        ("CB_CONTEXT", "/etc", "must be a relative path without '..'"),
+        ("CB_DOCKERFILE", "a/../../x", "must be a relative path without '..'"),
+        ("CB_CONTEXT", "https://h/r.git#main:../x", "subdir: a relative path without '..'"),
     ],
 )
-def test_launcher_refuses_paths_leaving_the_workspace(tmp_path, key, value):
+def test_launcher_refuses_paths_leaving_the_workspace(tmp_path, key, value, reason):
     values = spec_values(BuildSpec(IMG), **_layout(kaniko.LAYOUT, tmp_path))
     run = run_launcher(kaniko.EXECUTOR_PROGRAM, env_for(values) | {key: value}, tmp_path)
     assert run.returncode == 2
     assert run.argvs == []
-    assert "must be a relative path" in run.stderr
+    assert reason in run.stderr and f"(got '{value}')" in run.stderr
 
 
 def test_launcher_requires_an_image(tmp_path):
     values = spec_values(BuildSpec(IMG), **_layout(buildkit.LAYOUT, tmp_path))
     run = run_launcher(buildkit.PROGRAM, env_for(values) | {"CB_IMAGES": ""}, tmp_path)
     assert (run.returncode, run.argvs) == (2, [])
-    assert "images is required" in run.stderr
+    assert run.stderr == "cachebuild: images: is required (got '')\n"
 
 
-@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+# Transforms of one text value; the others (files, the user id, lists) have tests of their own.
+TEXT_TRANSFORMS = ["git_url", "git_ref", "context_path", "strip_scheme", "kaniko_git_ref", "negate", "nonempty", "dirname"]
+
+
+def test_every_transform_is_tested():
+    assert set(TRANSFORMS) == {*TEXT_TRANSFORMS, "default_cache_repo", "several", "current_uid", "ca_bundle"}
+
+
+def _sh_transform(name, source, env=None):
+    import subprocess
+
+    script = f'cb_nl=\'\n\'; cb_src="$1"; {TRANSFORMS[name].sh}; printf %s "$cb_v"'
+    return subprocess.run(["dash", "-c", script, "x", source], capture_output=True, text=True, check=True, env=env).stdout
+
+
+@pytest.mark.parametrize("name", TEXT_TRANSFORMS)
 @pytest.mark.parametrize(
     "source",
     [
@@ -130,12 +167,72 @@ def test_launcher_requires_an_image(tmp_path):
         "main",
         "refs/heads/x",
         "f" * 40,
+        "true",
+        "false",
+        "/a/b/c.crt",
     ],
 )
-def test_transforms_agree_in_python_and_sh(tmp_path, name, source):
+def test_transforms_agree_in_python_and_sh(name, source):
+    assert _sh_transform(name, source) == TRANSFORMS[name].python(source, {})
+
+
+@pytest.mark.parametrize("images", [IMG, f"{IMG}\nr.io/x:2", "localhost:5000/a/b", "r.io:5000/a@sha256:" + "a" * 64, "app"])
+@pytest.mark.parametrize("cache_repo", ["", "r.io/given"])
+def test_default_cache_repo_agrees_in_python_and_sh(images, cache_repo):
+    env = {"CB_IMAGES": images, "PATH": "/usr/bin:/bin"}
+    assert _sh_transform("default_cache_repo", cache_repo, env) == TRANSFORMS["default_cache_repo"].python(
+        cache_repo, {"images": images}
+    )
+
+
+@pytest.mark.parametrize("platforms", ["", "linux/amd64", "linux/amd64\nlinux/arm64", "\nlinux/arm64\n"])
+def test_several_agrees_in_python_and_sh(platforms):
+    assert _sh_transform("several", platforms) == TRANSFORMS["several"].python(platforms, {})
+
+
+def test_kaniko_launcher_refuses_several_platforms_as_buildspec_does(tmp_path):
+    values = spec_values(BuildSpec(IMG), **_layout(kaniko.LAYOUT, tmp_path))
+    run = run_launcher(kaniko.EXECUTOR_PROGRAM, env_for(values) | {"CB_PLATFORMS": "linux/amd64\nlinux/arm64"}, tmp_path)
+    assert (run.returncode, run.argvs) == (2, [])
+    assert run.stderr == "cachebuild: platforms: kaniko builds one platform per run (got 'linux/amd64\nlinux/arm64')\n"
+    with pytest.raises(SpecError) as caught:
+        BuildSpec(IMG, platforms=["linux/amd64", "linux/arm64"]).check_engine("kaniko")
+    assert caught.value.reason == "kaniko builds one platform per run"
+
+
+@pytest.mark.parametrize("layout", ["none", "empty", "projected", "files"])
+def test_ca_bundle_agrees_in_python_and_sh(tmp_path, layout):
+    """The registry CA folder as Kubernetes mounts a ConfigMap (``ca.crt -> ..data/ca.crt``) or plain files."""
     import subprocess
 
-    py, sh = TRANSFORMS[name]
-    script = f'cb_src="$1"; {sh}; printf %s "$cb_v"'
-    out = subprocess.run(["dash", "-c", script, "x", source], capture_output=True, text=True, check=True)
-    assert out.stdout == py(source)
+    folder = tmp_path / "ca"
+    if layout != "none":
+        folder.mkdir()
+    if layout == "projected":
+        (folder / "..2026_12_01").mkdir()
+        (folder / "..2026_12_01" / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nPRIVATE\n-----END CERTIFICATE-----\n")
+        (folder / "..data").symlink_to("..2026_12_01")
+        (folder / "ca.crt").symlink_to("..data/ca.crt")
+    elif layout == "files":
+        (folder / "b.pem").write_text("B")
+        (folder / "a.crt").write_text("A\n\n")
+        (folder / ".hidden.crt").write_text("HIDDEN")
+        (folder / "notes.txt").write_text("NOTES")
+    results = []
+    for name in ("py", "sh"):
+        target = tmp_path / name / "ca.crt"
+        if name == "py":
+            path = TRANSFORMS["ca_bundle"].python(str(folder), {"ca_bundle": str(target)})
+        else:
+            script = f'cb_src="$1"; {TRANSFORMS["ca_bundle"].sh}; printf %s "$cb_v"'
+            env = {"CB_CA_BUNDLE": str(target), "PATH": "/usr/bin:/bin"}
+            path = subprocess.run(["dash", "-c", script, "x", str(folder)], capture_output=True, text=True, env=env).stdout
+        results.append((path.replace(f"/{name}/", "/X/"), target.read_text() if path else None))
+    assert results[0] == results[1]
+    if layout in ("none", "empty"):
+        assert results[0] == ("", None)
+    else:
+        system = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+        assert results[0][1].startswith(system)
+        assert results[0][1].endswith("PRIVATE\n-----END CERTIFICATE-----\n\n" if layout == "projected" else "A\n\n\nB\n")
+        assert "HIDDEN" not in results[0][1] and "NOTES" not in results[0][1]

@@ -19,6 +19,8 @@ LAYERS = {
     "cachebuild.refs": 0,
     "cachebuild.markdown": 0,
     "cachebuild.yamltext": 0,
+    "cachebuild.kinds": 0,
+    "cachebuild.dockerfile": 0,
     "cachebuild": 1,  # the package itself: __version__, BuildSpec
     "cachebuild.spec": 1,
     "cachebuild.builders": 2,

@@ -9,7 +9,7 @@ from cachebuild import BuildSpec
 from cachebuild.builders import argv, evaluate
 from cachebuild.tekton import pipelines, tasks
 from support.launcher import SHELLS
-from tekton_support import run_step
+from tekton_support import in_test_folder, run_step
 
 IMG = "registry.example.com/team/app:1.0"
 HOSTILE = [
@@ -55,7 +55,7 @@ SPECS = [
 
 
 def _expected(task, spec, tmp, auth_file=""):
-    layout = {k: v.replace("/tmp/cachebuild/", f"{tmp}/out/") for k, v in task.layout.items()}
+    layout = {k: in_test_folder(v, tmp) for k, v in task.layout.items()}
     layout |= {"workspace": str(tmp / "source")}
     if task.results:
         layout["digest_file"] = str(tmp / "results" / "IMAGE_DIGEST")
@@ -81,6 +81,10 @@ CASES = [
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize(("task", "spec"), CASES)
 def test_step_runs_the_builder_argv_of_the_spec(tmp_path, shell, task, spec):
+    if spec.git is None:
+        dockerfile = tmp_path / "source" / spec.context / spec.dockerfile
+        dockerfile.parent.mkdir(parents=True)
+        dockerfile.write_text("ARG BASE=docker.io/library/busybox:1\nFROM ${BASE}\n")
     run = run_step(task.manifest(), _params(task, spec), tmp_path, shell)
     assert run.returncode == 0, run.stderr
     assert run.argvs == _expected(task, spec, tmp_path)
@@ -92,15 +96,15 @@ def test_step_runs_the_builder_argv_of_the_spec(tmp_path, shell, task, spec):
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_hostile_string_params_are_one_literal_element(tmp_path, shell):
-    """Params Tekton users pass unvalidated (no BuildSpec): each still reaches buildah as one value."""
+    """Params Tekton users pass unvalidated (no BuildSpec) that their rules allow: each reaches buildah as one value."""
     params = {
         "IMAGE": "reg/x:1",
         "CONTEXT": "a b/$(touch PWNED)",
         "DOCKERFILE": "`touch PWNED`;x",
-        "CACHE_REPO": "-r; touch PWNED",
-        "CACHE_TTL": "'1h'",
-        "TARGET": '$HOME "t"',
-        "BUILD_ARGS": HOSTILE,
+        "CACHE_REPO": "reg/c",
+        "CACHE_TTL": "1h",
+        "TARGET": "t",
+        "BUILD_ARGS": [f"V{i}={v}" for i, v in enumerate(HOSTILE)],
         "EXTRA_ARGS": ["--privileged", *HOSTILE],
         "LABELS": ["a=$(id)"],
         "PLATFORMS": ["linux/amd64", "linux/arm64"],
@@ -113,15 +117,15 @@ def test_hostile_string_params_are_one_literal_element(tmp_path, shell):
         "dockerfile": params["DOCKERFILE"],
         "cache": "true",
         "cache_repo": params["CACHE_REPO"],
-        "cache_ttl": "'1h'",
+        "cache_ttl": "1h",
         "target": params["TARGET"],
-        "build_args": tuple(HOSTILE),
+        "build_args": tuple(params["BUILD_ARGS"]),
         "extra_args": tuple(params["EXTRA_ARGS"]),
         "labels": ("a=$(id)",),
         "platforms": ("linux/amd64", "linux/arm64"),
         "workspace": str(tmp_path / "source"),
         "digest_file": str(tmp_path / "results" / "IMAGE_DIGEST"),
-        **{k: v for k, v in tasks.BUILDAH.layout.items()},
+        **{k: in_test_folder(v, tmp_path) for k, v in tasks.BUILDAH.layout.items()},
         "auth_file": "",
     }
     assert run.argvs == evaluate(tasks.BUILDAH.program, values)
@@ -136,8 +140,10 @@ def test_hostile_string_params_are_one_literal_element(tmp_path, shell):
         ({"BUILD_ARGS": ["A=1", "B=2\nC=3"]}, "cachebuild: BUILD_ARGS: an item must not contain a newline"),
         ({"EXTRA_ARGS": ["--cachebuild-array=LABELS"]}, "must not start with --cachebuild-array="),
         ({"BUILD_ARGS": ["--cachebuild-array=PLATFORMS", "x"]}, "must not start with --cachebuild-array="),
-        ({"IMAGE": "reg/x:1\nreg/y:1"}, "cachebuild: IMAGE must be one value, without a newline"),
-        ({"CACHE": "yes"}, "cachebuild: CACHE must be one of true, false (got 'yes')"),
+        ({"IMAGE": "reg/x:1\nreg/y:1"}, "cachebuild: IMAGE: must be one value, without a newline (got 'reg/x:1\nreg/y:1')"),
+        ({"CACHE": "yes"}, "cachebuild: CACHE: must be true or false (got 'yes')"),
+        ({"CACHE_REPO": "x,push=false"}, "cachebuild: CACHE_REPO: must be a repository without a tag"),
+        ({"IMAGE": "--tls-verify=false"}, "cachebuild: IMAGE: must be an image reference"),
     ],
 )
 def test_bad_params_stop_the_step_before_any_builder_runs(tmp_path, shell, params, message):

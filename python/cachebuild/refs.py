@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cachebuild import kinds
 from cachebuild.errors import SpecError
 
 _ALNUM = r"[a-z0-9]+"
@@ -92,6 +93,8 @@ def parse_image_ref(field: str, text: str) -> ImageRef:
         raise SpecError(
             field, text, "the repository path must be /-separated components of [a-z0-9] joined by '.', '_', '__' or '-'"
         )
+    if not kinds.IMAGE.matches(text):  # the rule the launchers check too (cachebuild.kinds)
+        raise SpecError(field, text, kinds.IMAGE.message)
     return ImageRef(text=text, domain=domain, path=path, tag=tag, digest=digest)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal, get_args
 
+from cachebuild import kinds
 from cachebuild.errors import SpecError
 from cachebuild.refs import ImageRef, parse_image_ref, parse_repository
 
@@ -20,16 +21,12 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 CacheMode = Literal["min", "max"]
 
 DEFAULT_CACHE_TAG = "buildcache"
+KANIKO_ONE_PLATFORM = "kaniko builds one platform per run"
+"""kaniko's ``--custom-platform`` takes one: the rule BuildSpec and the kaniko launcher both apply."""
 
 _BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
-_STAGE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
-_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?")
-_GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
-_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
-_GIT_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/%+-]+")
-_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,13 @@ def _check_text(name: str, value: object, *, allow_empty: bool = False) -> str:
     return value
 
 
+def _check_kind(name: str, kind: kinds.Kind, value: object) -> str:
+    text = _check_text(name, value)
+    if not kind.matches(text):
+        raise SpecError(name, text, kind.reason(text))
+    return text
+
+
 def _check_relative_path(name: str, value: object, root: str) -> str:
     """A path relative to ``root`` (what the message calls it), that stays inside it."""
     text = _check_text(name, value)
@@ -62,7 +66,7 @@ def _check_relative_path(name: str, value: object, root: str) -> str:
         raise SpecError(name, text, f"must be a path relative to {root}, not an absolute path")
     if ".." in text.split("/"):
         raise SpecError(name, text, f"must not contain '..': it would leave {root}")
-    return text
+    return _check_kind(name, kinds.PATH, text)
 
 
 # What a path field is relative to, as the error messages say it.
@@ -83,13 +87,10 @@ def parse_git_context(name: str, text: str) -> GitContext | None:
     if "://" not in text:
         return None
     url, _, fragment = text.partition("#")
-    if not _GIT_URL.fullmatch(url):
-        raise SpecError(name, text, "a git context must be an http(s) URL such as https://host/org/repo.git#ref:subdir")
     ref, _, subdir = fragment.partition(":")
-    if ref and (not _GIT_REF.fullmatch(ref) or ".." in ref or ref.endswith((".", "/", ".lock"))):
-        raise SpecError(name, text, f"{ref!r} is not a valid git ref")
     if subdir:
         _check_relative_path(name, subdir, _REPOSITORY)
+    _check_kind(name, kinds.GIT_CONTEXT, text)
     return GitContext(url=url, ref=ref, subdir=subdir)
 
 
@@ -142,6 +143,10 @@ class BuildSpec:
         labels: image labels.
         docker_config_secret: the Kubernetes Secret with registry credentials
             (``kubernetes.io/dockerconfigjson`` or a generic Secret with ``config.json``).
+        insecure_registries: registries (``host[:port]``) spoken to over plain HTTP, for pulls,
+            pushes and the cache (any other registry keeps TLS).
+        registry_ca: a ConfigMap or Secret whose ``*.crt``/``*.pem`` keys are CA certificates to
+            trust for registries, besides the builder image's own.
         workspace_pvc: the PersistentVolumeClaim that holds the build context.
         kaniko_cache_pvc: kaniko: the PVC the warmer fills with base images.
         warm_images: kaniko: base images the warmer puts in the cache volume before the build.
@@ -163,6 +168,8 @@ class BuildSpec:
     platforms: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     docker_config_secret: str | None = None
+    insecure_registries: tuple[str, ...] = ()
+    registry_ca: str | None = None
     workspace_pvc: str | None = None
     kaniko_cache_pvc: str | None = None
     warm_images: tuple[str, ...] = ()
@@ -188,6 +195,8 @@ class BuildSpec:
         platforms: str | Iterable[str] = (),
         labels: Mapping[str, str] | Iterable[str] | Iterable[tuple[str, str]] = (),
         docker_config_secret: str | None = None,
+        insecure_registries: str | Iterable[str] = (),
+        registry_ca: str | None = None,
         workspace_pvc: str | None = None,
         kaniko_cache_pvc: str | None = None,
         warm_images: str | Iterable[str] = (),
@@ -209,6 +218,8 @@ class BuildSpec:
         set_(self, "platforms", _as_tuple("platforms", platforms))
         set_(self, "labels", _as_pairs("labels", labels))
         set_(self, "docker_config_secret", docker_config_secret)
+        set_(self, "insecure_registries", _as_tuple("insecure_registries", insecure_registries))
+        set_(self, "registry_ca", registry_ca)
         set_(self, "workspace_pvc", workspace_pvc)
         set_(self, "kaniko_cache_pvc", kaniko_cache_pvc)
         set_(self, "warm_images", _as_tuple("warm_images", warm_images))
@@ -243,12 +254,10 @@ class BuildSpec:
                 raise SpecError(name, getattr(self, name), "must be true or false")
         if self.cache_repo is not None:
             parse_repository("cache_repo", _check_text("cache_repo", self.cache_repo))
-        if not isinstance(self.cache_tag, str) or not _TAG.fullmatch(self.cache_tag):
-            raise SpecError("cache_tag", self.cache_tag, "a tag is 1 to 128 of [A-Za-z0-9_.-] and must not start with '.' or '-'")
-        if self.cache_mode not in ("min", "max"):
-            raise SpecError("cache_mode", self.cache_mode, "must be 'min' or 'max'")
-        if self.cache_ttl is not None and not _GO_DURATION.fullmatch(_check_text("cache_ttl", self.cache_ttl)):
-            raise SpecError("cache_ttl", self.cache_ttl, "must be a Go duration such as 168h or 30m")
+        _check_kind("cache_tag", kinds.TAG, self.cache_tag)
+        _check_kind("cache_mode", kinds.CACHE_MODE, self.cache_mode)
+        if self.cache_ttl is not None:
+            _check_kind("cache_ttl", kinds.DURATION, self.cache_ttl)
         if not self.cache:
             for name, unset in (("cache_repo", None), ("cache_tag", DEFAULT_CACHE_TAG), ("cache_mode", "max")):
                 if getattr(self, name) != unset:
@@ -263,19 +272,22 @@ class BuildSpec:
                 raise SpecError(where, key, "is given twice")
             seen.add(key)
             _check_text(where, value, allow_empty=True)
+            _check_kind(where, kinds.BUILD_ARG, f"{key}={value}")
         for key, value in self.labels:
             where = f"labels[{key!r}]"
             if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
                 raise SpecError(where, key, "a label key must be letters, digits, '.', '_', '/' or '-'")
             _check_text(where, value, allow_empty=True)
+            _check_kind(where, kinds.LABEL, f"{key}={value}")
 
-        if self.target is not None and not _STAGE.fullmatch(_check_text("target", self.target)):
-            raise SpecError("target", self.target, "a stage name starts with a letter, then letters, digits, '_', '.' or '-'")
+        if self.target is not None:
+            _check_kind("target", kinds.STAGE, self.target)
         for i, platform in enumerate(self.platforms):
-            if not isinstance(platform, str) or not _PLATFORM.fullmatch(platform):
-                raise SpecError(f"platforms[{i}]", platform, "must be os/arch[/variant], e.g. linux/arm64")
+            _check_kind(f"platforms[{i}]", kinds.PLATFORM, platform)
+        for i, registry in enumerate(self.insecure_registries):
+            _check_kind(f"insecure_registries[{i}]", kinds.REGISTRY, registry)
 
-        for name in ("docker_config_secret", "workspace_pvc", "kaniko_cache_pvc"):
+        for name in ("docker_config_secret", "registry_ca", "workspace_pvc", "kaniko_cache_pvc"):
             value = getattr(self, name)
             if value is not None:
                 _check_dns_name(name, value)
@@ -286,7 +298,7 @@ class BuildSpec:
             if ref.domain is None:
                 raise SpecError("builder_image", self.builder_image, "must be fully qualified with its registry host")
         for i, arg in enumerate(self.extra_args):
-            _check_text(f"extra_args[{i}]", arg)
+            _check_kind(f"extra_args[{i}]", kinds.ARGUMENT, arg)
 
     # -- derived values ---------------------------------------------------------------------
     @property
@@ -309,7 +321,7 @@ class BuildSpec:
         if engine not in ENGINES:
             raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
         if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
-            raise SpecError("platforms", list(self.platforms), "kaniko builds one platform per run")
+            raise SpecError("platforms", list(self.platforms), KANIKO_ONE_PLATFORM)
         defaults = {f.name: f.default for f in fields(self)}
         for name, engines in ENGINE_ONLY.items():
             value = getattr(self, name)

@@ -1,32 +1,40 @@
 """Run a builder's launcher script under a real ``sh`` with recording programs in place of the builders.
 
-The recorders append their argv as one JSON line to a log, so a test compares exactly what a
-builder would have received. Programs named by an absolute path (``/kaniko/executor``) are
+The recorders append their argv (and the RECORDED_ENV variables) to a log, so a test compares
+exactly what a builder would have received. Programs named by an absolute path (``/kaniko/executor``) are
 redirected into the recorder folder by rewriting that one literal prefix of the script.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachebuild.builders.program import Program, Value, compile_sh, env_name
 
-RECORDER = """#!{python}
-import json, os, sys
-with open(os.environ["CB_TEST_LOG"], "a") as log:
-    log.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")
+RECORDED_ENV = ("BUILDKITD_FLAGS", "SSL_CERT_FILE")
+"""Environment variables a builder's launcher may set for it; the recorders log them too."""
+
+# A POSIX sh recorder (fast: the hostile-value tests run thousands of launchers): each argv and
+# the RECORDED_ENV values as NUL-separated fields, one record a line.
+RECORDER = r"""#!/bin/sh
+{{ printf '%s\0' "${{0##*/}}" "$@"; printf '\n'; }} >> "$CB_TEST_LOG"
+{{ {env} printf '\n'; }} >> "$CB_TEST_LOG.env"
 # buildctl writes its metadata file; tests read the digest back from it
-for i, arg in enumerate(sys.argv):
-    if arg == "--metadata-file":
-        with open(sys.argv[i + 1], "w") as fh:
-            json.dump({{"containerimage.digest": "sha256:" + "ab" * 32, "image.name": "x"}}, fh, indent=2)
-"""
+cb_prev=""
+for cb_a in "$@"; do
+  if [ "$cb_prev" = --metadata-file ]; then
+    printf '{{\n  "containerimage.digest": "sha256:{digest}",\n  "image.name": "x"\n}}\n' > "$cb_a"
+  fi
+  cb_prev=$cb_a
+done
+""".format(
+    env=" ".join(f'printf "%s\\0" "${{{name}-<unset>}}";' for name in RECORDED_ENV),
+    digest="ab" * 32,
+)
 
 PROGRAM_NAMES = ("buildctl-daemonless.sh", "buildah", "executor", "warmer")
 SHELLS = ("dash", "busybox")
@@ -37,6 +45,13 @@ class Run:
     returncode: int
     argvs: list[list[str]]
     stderr: str
+    envs: list[dict[str, str]] = field(default_factory=list)
+    """Per process, the RECORDED_ENV variables it ran with (unset ones left out)."""
+
+
+def _records(path: Path) -> list[list[str]]:
+    data = path.read_bytes().decode() if path.exists() else ""
+    return [line.split("\0") for line in data.split("\0\n")[:-1]] if data else []
 
 
 def env_for(values: Mapping[str, Value]) -> dict[str, str]:
@@ -50,10 +65,11 @@ def run_script(script: str, env: Mapping[str, str], tmp: Path, shell: str = "das
     bin_dir.mkdir(exist_ok=True)
     for name in PROGRAM_NAMES:
         path = bin_dir / name
-        path.write_text(RECORDER.format(python=sys.executable))
+        path.write_text(RECORDER)
         path.chmod(0o755)
     log = tmp / "argv.log"
     log.write_text("")
+    Path(f"{log}.env").write_text("")
     script = script.replace('"/kaniko/', f'"{bin_dir}/')
     sh = ["busybox", "sh"] if shell == "busybox" else [shell]
     proc = subprocess.run(
@@ -64,8 +80,8 @@ def run_script(script: str, env: Mapping[str, str], tmp: Path, shell: str = "das
         cwd=tmp,
         timeout=60,
     )
-    argvs = [json.loads(line) for line in log.read_text().splitlines()]
-    return Run(proc.returncode, argvs, proc.stderr)
+    envs = [{k: v for k, v in zip(RECORDED_ENV, rec, strict=True) if v != "<unset>"} for rec in _records(Path(f"{log}.env"))]
+    return Run(proc.returncode, _records(log), proc.stderr, envs)
 
 
 def run_launcher(program: Program, env: Mapping[str, str], tmp: Path, shell: str = "dash") -> Run:

@@ -77,6 +77,8 @@ def arguments(
         args["cache-pvc"] = spec.kaniko_cache_pvc or cache_pvc or claim_pvc_name(KANIKO_CACHE_CLAIM)
     if spec.docker_config_secret:
         args["docker-config-secret"] = spec.docker_config_secret
+    if spec.registry_ca:
+        args["registry-ca"] = spec.registry_ca
     return args
 
 
@@ -128,7 +130,7 @@ def node(
 ) -> Node:
     """A Task (or Step) running template ``t`` for ``spec``, by ``templateRef`` or inline."""
     if t is KANIKO_WARM:
-        kaniko.warm_argv(spec)  # the warmer's own input rules (git contexts need warm_images)
+        kaniko.check_warm(spec)  # the warmer's own input rule (git contexts need warm_images)
     else:
         spec.check_engine(t.engine)
     check_workspace(spec, workspace_pvc)

@@ -38,7 +38,8 @@ POD_SECURITY_WHY: dict[str, str] = {
         f"Rootless BuildKit runs as uid/gid {buildkit.RUN_AS} (`runAsNonRoot`) and never sets `privileged: true`, "
         "but it creates user namespaces and mounts, which the default seccomp and AppArmor profiles block: the "
         "container sets `seccompProfile` and `appArmorProfile` to `Unconfined` (with "
-        f"`BUILDKITD_FLAGS={buildkit.BUILDKITD_FLAGS}` and an emptyDir for its state at `{buildkit.STATE_DIR}`), "
+        f"the launcher passes buildkitd `{buildkit.ROOTLESS_FLAG}` when it runs as a user other than root, and an "
+        f"emptyDir holds its state at `{buildkit.STATE_DIR}`), "
         "and the `baseline` level forbids Unconfined profiles. So the namespace needs the Pod Security level "
         "`privileged` (the level, not a privileged container)."
     ),
@@ -206,11 +207,17 @@ def _volumes(template: dict[str, Any]) -> list[str]:
             param = volume["persistentVolumeClaim"]["claimName"].removeprefix("{{inputs.parameters.").removesuffix("}}")
             provided.append(f"- a PersistentVolumeClaim named by `{param}`, {where} (required)")
         elif "projected" in volume:
-            source = volume["projected"]["sources"][0]["secret"]["name"]
+            first = volume["projected"]["sources"][0]
+            source = (first.get("secret") or first["configMap"])["name"]
             param = source.removeprefix("{{inputs.parameters.").removesuffix("}}")
-            provided.append(
-                f"- a Secret named by `{param}`, {where} as `config.json` (optional: either kind of Secret, see Notes)"
-            )
+            if "configMap" in first:
+                provided.append(
+                    f"- a ConfigMap or a Secret named by `{param}` holding CA certificates (`*.crt`, `*.pem`), {where} (optional)"
+                )
+            else:
+                provided.append(
+                    f"- a Secret named by `{param}`, {where} as `config.json` (optional: either kind of Secret, see Notes)"
+                )
         elif "emptyDir" in volume:
             internal.append(f"`{mount['mountPath']}`")
     lines = ["The caller provides:", "", *provided]

@@ -35,7 +35,7 @@ from hera.workflows import (
 )
 
 from cachebuild.builders import WORKSPACE, buildah, buildkit, kaniko
-from cachebuild.builders.program import Program, compile_sh, placeholder_env
+from cachebuild.builders.program import Input, Program, compile_sh, placeholder_env
 from cachebuild.spec import DEFAULT_CACHE_TAG, Engine
 
 MAJOR = 1
@@ -47,12 +47,16 @@ OUTPUT_DIR = "/tmp/cachebuild"
 URL_FILE = f"{OUTPUT_DIR}/image-url"
 DEFAULT_DOCKER_CONFIG_SECRET = "cachebuild-docker-config"  # noqa: S105 (a Secret name, not a password)
 """Default Secret name: when no such Secret exists the credentials volume is empty (anonymous pushes)."""
+DEFAULT_REGISTRY_CA = "cachebuild-registry-ca"
+"""Default name of the ConfigMap or Secret with registry CA certificates: none there, none trusted."""
+REGISTRY_CA_DIR = "/cachebuild/registry-ca"
 MAIN_CONTAINER = "main"
 """Argo always names a template's container ``main`` (AppArmor annotation, podSpecPatch)."""
 
 # Volume names inside each template (prefixed so they never clash with a caller's volumes).
 WORKSPACE_VOLUME = "cb-workspace"
 DOCKER_CONFIG_VOLUME = "cb-docker-config"
+REGISTRY_CA_VOLUME = "cb-registry-ca"
 OUTPUT_VOLUME = "cb-outputs"
 BUILDKIT_STATE_VOLUME = "cb-buildkit-state"
 KANIKO_CACHE_VOLUME = "cb-kaniko-cache"
@@ -68,6 +72,7 @@ class Param:
     description: str
     default: str | None = None  # None: required
     key: str | None = None
+    enum: tuple[str, ...] = ()
 
 
 # Program value → parameter, for every value a caller may set. Lists are one item a line.
@@ -75,11 +80,22 @@ SPEC_PARAMS: tuple[Param, ...] = (
     Param("image", "Destination image reference(s), one a line; the first is image-url.", key="images"),
     Param("context", "Build context: a path inside the workspace, or https://host/repo.git#ref:subdir.", ".", "context"),
     Param("dockerfile", "The Dockerfile, relative to the context.", "Dockerfile", "dockerfile"),
-    Param("cache", "Import and export the remote layer cache (true or false).", "true", "cache"),
-    Param("no-cache", "Build every step, using no layer cache, local or remote (true or false).", "false", "no_cache"),
-    Param("cache-repo", "Repository for cache layers, without a tag.", key="cache_repo"),
+    Param("cache", "Import and export the remote layer cache (true or false).", "true", "cache", ("true", "false")),
+    Param(
+        "no-cache",
+        "Build every step, using no layer cache, local or remote (true or false).",
+        "false",
+        "no_cache",
+        ("true", "false"),
+    ),
+    Param(
+        "cache-repo",
+        "Repository for cache layers, without a tag (empty: <repository of the first image>/cache).",
+        "",
+        "cache_repo",
+    ),
     Param("cache-tag", "Tag of the cache manifest in cache-repo.", DEFAULT_CACHE_TAG, "cache_tag"),
-    Param("cache-mode", "min caches the final stage only; max also intermediate stages.", "max", "cache_mode"),
+    Param("cache-mode", "min caches the final stage only; max also intermediate stages.", "max", "cache_mode", ("min", "max")),
     Param("cache-ttl", "Ignore cached layers older than this Go duration (empty: the builder's default).", "", "cache_ttl"),
     Param("build-args", "Build arguments KEY=VALUE, one a line.", "", "build_args"),
     Param("target", "The Dockerfile stage to build (empty: the last).", "", "target"),
@@ -91,7 +107,19 @@ SPEC_PARAMS: tuple[Param, ...] = (
         "",
         "warm_images",
     ),
-    Param("extra-args", "More builder arguments, one argv element a line.", "", "extra_args"),
+    Param(
+        "insecure-registries",
+        "Registries (host[:port]) reached over plain HTTP, one a line: pulls, pushes and the cache (others keep TLS).",
+        "",
+        "insecure_registries",
+    ),
+    Param(
+        "extra-args",
+        "More builder arguments, one argv element a line: the one way to add builder flags (every other "
+        "parameter is a value, never a flag).",
+        "",
+        "extra_args",
+    ),
 )
 PARAM_BY_KEY = {p.key: p for p in SPEC_PARAMS if p.key}
 
@@ -159,6 +187,14 @@ class BuildTemplate:
             )
         params.append(
             Param(
+                "registry-ca",
+                "ConfigMap or Secret (not both) whose *.crt / *.pem keys are CA certificates to trust for registries, "
+                f"mounted read-only at {REGISTRY_CA_DIR}. A missing one mounts nothing.",
+                DEFAULT_REGISTRY_CA,
+            )
+        )
+        params.append(
+            Param(
                 "docker-config-secret",
                 "Secret with registry credentials: kubernetes.io/dockerconfigjson (.dockerconfigjson) or generic "
                 f"(config.json); mounted read-only at {self.docker_config_dir}. A missing Secret mounts nothing.",
@@ -185,8 +221,14 @@ class BuildTemplate:
         return env
 
     def command(self) -> list[str]:
-        return [self.interpreter, "-c", compile_sh(self.program), "cachebuild"]
+        inputs = {p.key: Input(p.name) for p in self.spec_params() if p.key}
+        return [self.interpreter, "-c", compile_sh(self.program, inputs), "cachebuild"]
 
+
+# Constants of every build template: the workspace, the registry CA folder, the output files
+# (in OUTPUT_DIR, an emptyDir the output parameters are read from).
+_CA = {"registry_ca_dir": REGISTRY_CA_DIR}
+_OUTPUTS = {"workspace": WORKSPACE, **_CA, "digest_file": f"{OUTPUT_DIR}/image-digest", "url_file": URL_FILE}
 
 BUILDKIT_BUILD = BuildTemplate(
     task="buildkit-build",
@@ -196,9 +238,8 @@ BUILDKIT_BUILD = BuildTemplate(
     interpreter="/bin/sh",
     description="Builds and pushes an image with rootless BuildKit, importing and exporting a registry layer cache.",
     tags=("build", "buildkit", "cache", "rootless"),
-    layout={"workspace": WORKSPACE, **buildkit.LAYOUT, "url_file": URL_FILE},
+    layout={**buildkit.LAYOUT, **_OUTPUTS},
     docker_config_dir=buildkit.DOCKER_CONFIG_DIR,
-    extra_env={"BUILDKITD_FLAGS": buildkit.BUILDKITD_FLAGS},
     state_dirs={BUILDKIT_STATE_VOLUME: buildkit.STATE_DIR},
     rootless=True,
     pod_security="privileged",
@@ -211,7 +252,7 @@ KANIKO_WARM = BuildTemplate(
     interpreter=kaniko.SHELL,
     description="Fills a kaniko cache volume with base images, for kaniko-build to read.",
     tags=("build", "kaniko", "cache"),
-    layout={"workspace": WORKSPACE, "cache_dir": kaniko.CACHE_DIR},
+    layout={"workspace": WORKSPACE, **{k: kaniko.LAYOUT[k] for k in ("cache_dir", "ca_bundle", "warm_list_file")}, **_CA},
     docker_config_dir=kaniko.DOCKER_CONFIG_DIR,
     uses_cache_pvc=True,
 )
@@ -223,7 +264,7 @@ KANIKO_BUILD = BuildTemplate(
     interpreter=kaniko.SHELL,
     description="Builds and pushes an image with the kaniko executor, with a registry layer cache and a warmed base-image cache.",
     tags=("build", "kaniko", "cache"),
-    layout={"workspace": WORKSPACE, **kaniko.LAYOUT, "url_file": URL_FILE},
+    layout={**kaniko.LAYOUT, **_OUTPUTS},
     docker_config_dir=kaniko.DOCKER_CONFIG_DIR,
     uses_cache_pvc=True,
 )
@@ -235,7 +276,7 @@ BUILDAH_BUILD = BuildTemplate(
     interpreter="/bin/sh",
     description="Builds and pushes an image with buildah (chroot isolation, vfs storage), with a registry layer cache.",
     tags=("build", "buildah", "cache"),
-    layout={"workspace": WORKSPACE, **buildah.LAYOUT, "url_file": URL_FILE},
+    layout={**buildah.LAYOUT, **_OUTPUTS},
     docker_config_dir=buildah.AUTH_FILE.rsplit("/", 1)[0],
     docker_config_env=False,
     state_dirs={BUILDAH_STORAGE_VOLUME: BUILDAH_STORAGE_DIR},
@@ -274,10 +315,25 @@ def docker_config_volume(t: BuildTemplate) -> ProjectedVolume:
     )
 
 
+def registry_ca_volume() -> ProjectedVolume:
+    """The ConfigMap or Secret named by ``registry-ca`` (both projections ``optional``: a missing one is empty)."""
+    name = placeholder("registry-ca")
+    return ProjectedVolume(
+        name=REGISTRY_CA_VOLUME,
+        mount_path=REGISTRY_CA_DIR,
+        read_only=True,
+        sources=[
+            models.VolumeProjection(config_map=models.ConfigMapProjection(name=name, optional=True)),
+            models.VolumeProjection(secret=models.SecretProjection(name=name, optional=True)),
+        ],
+    )
+
+
 def _volumes(t: BuildTemplate) -> list[Any]:
     volumes: list[Any] = [
         ExistingVolume(name=WORKSPACE_VOLUME, claim_name=placeholder("workspace-pvc"), mount_path=WORKSPACE),
         docker_config_volume(t),
+        registry_ca_volume(),
     ]
     if t.uses_cache_pvc:
         volumes.append(ExistingVolume(name=KANIKO_CACHE_VOLUME, claim_name=placeholder("cache-pvc"), mount_path=kaniko.CACHE_DIR))
@@ -328,9 +384,10 @@ def _outputs(t: BuildTemplate) -> list[Parameter] | None:
 
 def _input(p: Param) -> Parameter:
     # Hera writes default=None as the string "null": a required parameter gets no default at all.
+    extra: dict[str, Any] = {"enum": list(p.enum)} if p.enum else {}
     if p.default is None:
-        return Parameter(name=p.name, description=p.description)
-    return Parameter(name=p.name, description=p.description, default=p.default)
+        return Parameter(name=p.name, description=p.description, **extra)
+    return Parameter(name=p.name, description=p.description, default=p.default, **extra)
 
 
 _T = TypeVar("_T")

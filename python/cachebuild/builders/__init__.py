@@ -35,6 +35,7 @@ def spec_values(spec: BuildSpec, **layout: Value) -> dict[str, Value]:
         "labels": tuple(f"{k}={v}" for k, v in spec.labels),
         "extra_args": spec.extra_args,
         "warm_images": spec.warm_images,
+        "insecure_registries": spec.insecure_registries,
         "workspace": WORKSPACE,
     }
     values.update(layout)

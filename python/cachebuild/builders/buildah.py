@@ -6,11 +6,15 @@ Flags: containers/buildah pkg/cli/common.go (build) and docs/buildah-push.1.md (
 
 from __future__ import annotations
 
-from cachebuild.builders.program import Arg, Command, Derive, Each, Join, Lit, Program, When
+from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, File, Join, Lit, Program, When
 from cachebuild.spec import BuildSpec
 
 IMAGE = "quay.io/buildah/stable:v1.43.2@sha256:836f1db7d8a21dc26d63f6c4ef930cde3f2a69f3e9f4cae9cc6751ec7b7a40dc"
 AUTH_FILE = "/cachebuild/docker/config.json"
+REGISTRIES_DROP_IN = "/etc/containers/registries.conf.d/50-cachebuild-insecure.conf"
+"""buildah has no per-registry plain-HTTP flag (``--tls-verify=false`` would drop TLS for every
+registry); containers/image reads drop-ins beside registries.conf, so the launcher marks only the
+named registries ``insecure`` there (in the container's own filesystem)."""
 
 LAYOUT = {
     "storage_driver": "vfs",
@@ -21,18 +25,22 @@ LAYOUT = {
     "digest_file": "/tmp/cachebuild/image-digest",
     "auth_file": AUTH_FILE,
     "tls_verify": "true",
+    "manifest_name": "cachebuild-manifest",
+    "registries_drop_in": REGISTRIES_DROP_IN,
+    "ca_bundle": "/tmp/cachebuild/registry-ca/ca.crt",
+    "registry_ca_dir": "",
 }
 
 
 # Global flags, before the subcommand: the storage driver, and optionally a storage root of its own
 # (the local engine's ``--fresh`` builds start from an empty one, as a new CI pod would).
-def _global(subcommand: str) -> tuple[Arg | Lit, ...]:
+def _global(*subcommand: str) -> tuple[Arg | Lit, ...]:
     return (
         Lit("buildah"),
         Arg("--storage-driver={storage_driver}"),
         Arg("--root={storage_root}", optional=True),
         Arg("--runroot={storage_runroot}", optional=True),
-        Lit(subcommand),
+        Lit(*subcommand),
     )
 
 
@@ -41,16 +49,29 @@ _COMMON = (
     # credentials Secret is optional (anonymous pushes to an open registry).
     When("auth_file", is_file=True, then=(Arg("--authfile={auth_file}"),)),
     When("tls_verify", is_true=True, then=(), otherwise=(Lit("--tls-verify=false"),)),
+    # A private CA: containers/image adds the *.crt of --cert-dir to the system's.
+    When("ca_file", then=(Arg("--cert-dir={ca_dir}"),)),
 )
 
 PROGRAM = Program(
     name="buildah-build",
     derive=(
-        Derive("git_url", "context", "git_url"),
-        Derive("context_path", "context", "context_path"),
+        Derive("git_url", "context", TRANSFORMS["git_url"]),
+        Derive("context_path", "context", TRANSFORMS["context_path"]),
+        Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
+        # Several platforms are one image each, gathered in a manifest list pushed with --all.
+        Derive("multi_platform", "platforms", TRANSFORMS["several"]),
+        Derive("single_platform", "multi_platform", TRANSFORMS["negate"]),
+        Derive("ca_file", "registry_ca_dir", TRANSFORMS["ca_bundle"]),
+        Derive("ca_dir", "ca_file", TRANSFORMS["dirname"]),
+    ),
+    files=(
+        File(
+            "registries_drop_in",
+            (Each("insecure_registries", "[[registry]]", 'location = "{item}"', "insecure = true"),),
+        ),
     ),
     required=("images", "workspace", "digest_file", "storage_driver", "isolation", "retries"),
-    paths=("context_path", "dockerfile"),
     outputs=("digest_file",),
     commands=(
         Command(
@@ -63,8 +84,8 @@ PROGRAM = Program(
                     "cache",
                     is_true=True,
                     then=(
-                        Arg("--cache-from={cache_repo}"),
-                        Arg("--cache-to={cache_repo}"),
+                        Arg("--cache-from={cache_repository}"),
+                        Arg("--cache-to={cache_repository}"),
                         Arg("--cache-ttl={cache_ttl}", optional=True),
                     ),
                 ),
@@ -73,7 +94,12 @@ PROGRAM = Program(
                     then=(Arg("--file={dockerfile}"),),
                     otherwise=(Arg("--file={workspace}/{context}/{dockerfile}"),),
                 ),
-                Each("images", "--tag={item}"),
+                When(
+                    "multi_platform",
+                    is_true=True,
+                    then=(Arg("--manifest={manifest_name}"),),
+                    otherwise=(Each("images", "--tag={item}"),),
+                ),
                 Each("build_args", "--build-arg={item}"),
                 Arg("--target={target}", optional=True),
                 Join("platforms", "--platform={joined}"),
@@ -94,6 +120,19 @@ PROGRAM = Program(
                 Arg("{images}", "docker://{images}"),
             ),
             repeat="images",
+            when="single_platform",
+        ),
+        # buildah 1.28's manifest push has no --retry.
+        Command(
+            (
+                *_global("manifest", "push"),
+                Lit("--all"),
+                Arg("--digestfile={digest_file}"),
+                *_COMMON,
+                Arg("{manifest_name}", "docker://{images}"),
+            ),
+            repeat="images",
+            when="multi_platform",
         ),
     ),
 )

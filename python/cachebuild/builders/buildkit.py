@@ -7,15 +7,17 @@ https://github.com/moby/buildkit#registry-push-image-and-cache-separately .
 
 from __future__ import annotations
 
-from cachebuild.builders.program import Arg, Command, Derive, Each, Join, Lit, Program, When
+from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, EnvSet, File, Join, Lit, Program, When
 from cachebuild.spec import BuildSpec
 
 IMAGE = "docker.io/moby/buildkit:v0.33.0-rootless@sha256:80b15f0735e87bab7bf59ec4d695dfb4a7cfb25521cf56dc75d6f256285b63ef"
 """Rootless BuildKit; runs as uid/gid 1000."""
 
 ENTRYPOINT = "buildctl-daemonless.sh"
-# Rootless BuildKit in an unprivileged pod cannot create its own process sandbox.
-BUILDKITD_FLAGS = "--oci-worker-no-process-sandbox"
+ROOTLESS_FLAG = "--oci-worker-no-process-sandbox"
+"""buildkitd's flag for running without its own process sandbox: rootless only (as root buildkitd
+refuses it: ``can't enable NoProcessSandbox without Rootless``), so it follows the user the image
+runs as."""
 STATE_DIR = "/home/user/.local/share/buildkit"
 DOCKER_CONFIG_DIR = "/home/user/.docker"
 """``buildctl`` reads ``$DOCKER_CONFIG/config.json``; credentials are mounted here."""
@@ -24,6 +26,9 @@ RUN_AS = 1000
 LAYOUT = {
     "metadata_file": "/tmp/cachebuild/metadata.json",
     "digest_file": "/tmp/cachebuild/image-digest",
+    "buildkitd_config": "/tmp/cachebuild/buildkitd.toml",
+    "ca_bundle": "/tmp/cachebuild/registry-ca/ca.crt",
+    "registry_ca_dir": "",
 }
 
 # buildctl writes the digest into its metadata JSON; the rootless image has no jq.
@@ -34,11 +39,15 @@ sed -n 's/.*"containerimage\.digest": *"\([^"]*\)".*/\1/p' "$CB_METADATA_FILE" |
 PROGRAM = Program(
     name="buildkit",
     derive=(
-        Derive("git_url", "context", "git_url"),
-        Derive("context_path", "context", "context_path"),
+        Derive("git_url", "context", TRANSFORMS["git_url"]),
+        Derive("context_path", "context", TRANSFORMS["context_path"]),
+        Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
+        Derive("uid", "", TRANSFORMS["current_uid"]),
+        Derive("ca_file", "registry_ca_dir", TRANSFORMS["ca_bundle"]),
     ),
+    # buildkitd reads plain-HTTP registries from its config file (rootless: --config, else ~/.config/buildkit).
+    files=(File("buildkitd_config", (Each("insecure_registries", '[registry."{item}"]', "  http = true"),)),),
     required=("images", "workspace", "digest_file", "metadata_file"),
-    paths=("context_path", "dockerfile"),
     outputs=("metadata_file", "digest_file"),
     commands=(
         Command(
@@ -59,8 +68,11 @@ PROGRAM = Program(
                     "cache",
                     is_true=True,
                     then=(
-                        Arg("--export-cache", "type=registry,ref={cache_repo}:{cache_tag},mode={cache_mode},ignore-error=true"),
-                        Arg("--import-cache", "type=registry,ref={cache_repo}:{cache_tag}"),
+                        Arg(
+                            "--export-cache",
+                            "type=registry,ref={cache_repository}:{cache_tag},mode={cache_mode},ignore-error=true",
+                        ),
+                        Arg("--import-cache", "type=registry,ref={cache_repository}:{cache_tag}"),
                     ),
                 ),
                 When("no_cache", is_true=True, then=(Lit("--no-cache"),)),
@@ -70,7 +82,19 @@ PROGRAM = Program(
                 Join("platforms", "--opt", "platform={joined}"),
                 Each("labels", "--opt", "label:{item}"),
                 Each("extra_args", "{item}"),
-            )
+            ),
+            env=(
+                # buildctl-daemonless.sh passes BUILDKITD_FLAGS to buildkitd, split on spaces.
+                EnvSet(
+                    "BUILDKITD_FLAGS",
+                    (
+                        When("uid", equals="0", then=(), otherwise=(Lit(ROOTLESS_FLAG),)),
+                        When("insecure_registries", then=(Arg("--config={buildkitd_config}"),)),
+                    ),
+                ),
+                # A private CA: buildkitd (Go) trusts the bundle the launcher made (the system's and it).
+                EnvSet("SSL_CERT_FILE", (Arg("{ca_file}", optional=True),)),
+            ),
         ),
     ),
     finish=_FINISH,

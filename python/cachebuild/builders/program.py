@@ -1,14 +1,17 @@
 """A builder's command line written once, as data, and run two ways.
 
-A builder module describes its argv as a :class:`Program`: literal elements, elements made from
-one value (``"--destination={image}"``), one element per list item, optional flags, and branches
-on whether a value is set. The same program is
+A builder module describes what it runs as a :class:`Program`: commands made of literal elements,
+elements made from one value (``"--destination={image}"``), one element per list item, optional
+flags and branches on values; the environment a command needs (:class:`EnvSet`); small files it
+writes first (:class:`File`, e.g. a daemon's registry configuration); and values derived from
+others (:class:`Derive`). The same program is
 
 * **evaluated** in Python with the values of a :class:`~cachebuild.spec.BuildSpec` (the local
   engine, the exact-argv tests), and
 * **compiled** to a constant POSIX ``sh`` launcher for Argo and Tekton, which reads every value
-  from an environment variable ``CB_<KEY>`` (list values: one item a line) and quotes each
-  expansion, so a value is always exactly one argv element or part of one and never shell code.
+  from an environment variable ``CB_<KEY>`` (list values: one item a line), checks each against
+  its :mod:`~cachebuild.kinds` rule before anything runs, and quotes every expansion, so a value is
+  always exactly one argv element or part of one and never shell code, an extra option or a CSV key.
 
 The Argo and Tekton wrappers therefore never spell a builder flag: they set ``CB_*`` variables to
 their own placeholders (``{{inputs.parameters.image}}``, ``$(params.IMAGE)``) and run the script.
@@ -19,7 +22,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from cachebuild import kinds
 
 Value = str | tuple[str, ...]
 Values = Mapping[str, Value]
@@ -85,9 +90,10 @@ class Join:
 
 @dataclass(frozen=True)
 class When:
-    """``then`` when scalar ``key`` is set, else ``otherwise``.
+    """``then`` when value ``key`` is set, else ``otherwise``.
 
-    Set means non-empty; with ``is_true`` the value ``true``; with ``is_file`` a path to an existing file.
+    Set means non-empty; with ``is_true`` the value ``true``; with ``is_file`` a path to an existing
+    file; with ``equals`` exactly that text.
     """
 
     key: str
@@ -95,39 +101,82 @@ class When:
     otherwise: tuple[Item, ...] = ()
     is_true: bool = False
     is_file: bool = False
+    equals: str | None = None
 
 
 Item = Lit | Arg | Each | Join | When
 
 
 @dataclass(frozen=True)
+class EnvSet:
+    """An environment variable a command runs with: the elements of ``items`` joined by spaces.
+
+    When they are empty the variable keeps whatever value the image gave it.
+    """
+
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
 class Command:
-    """One process: its argv items; with ``repeat``, one process per item of that list value."""
+    """One process: its argv items; with ``repeat``, one process per item of that list value.
+
+    ``when``: runs only when that value is ``true``; ``env``: variables it runs with.
+    """
 
     items: tuple[Item, ...]
     repeat: str | None = None
+    when: str | None = None
+    env: tuple[EnvSet, ...] = ()
+
+
+@dataclass(frozen=True)
+class File:
+    """A file the program writes before its commands, at the path in value ``key``.
+
+    Each element of ``lines`` is one line; nothing is written when there are none.
+    """
+
+    key: str
+    lines: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A derived value, computed in Python and in sh (the sh reads ``$cb_src`` and sets ``$cb_v``).
+
+    ``python(source, values)`` gets the source value and every value. The sh may read the ``CB_*``
+    variables of ``uses`` and name an input in an error as ``@name:KEY@`` (replaced by the
+    parameter's name when compiled).
+    """
+
+    python: Callable[[str, Values], Value]
+    sh: str
+    uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Derive:
-    """A value computed from another before the commands run (see :data:`TRANSFORMS`)."""
+    """Value ``key`` computed from value ``source`` (``""``: none) by ``transform`` before the commands run."""
 
     key: str
     source: str
-    transform: str
+    transform: Transform
 
 
 @dataclass(frozen=True)
 class Program:
-    """What a builder runs: derived values, then commands in order, then ``finish`` (constant sh)."""
+    """What a builder runs: derived values, files, then commands in order, then ``finish`` (constant sh)."""
 
     name: str
     commands: tuple[Command, ...]
     derive: tuple[Derive, ...] = ()
-    paths: tuple[str, ...] = ()
-    """Scalar keys holding paths that must stay inside their root (no ``..``, not absolute)."""
+    files: tuple[File, ...] = ()
     required: tuple[str, ...] = ()
     """Keys that must not be empty."""
+    one_item: Mapping[str, str] = field(default_factory=dict)
+    """List keys the builder takes at most one item of → why (``BuildSpec.check_engine`` says the same)."""
     outputs: tuple[str, ...] = ()
     """Keys holding files the builder writes; their folders are made first."""
     url_result: bool = True
@@ -154,20 +203,26 @@ class Program:
 
         for command in self.commands:
             walk(command.items)
-            if command.repeat:
-                found.add(command.repeat)
-        derived = {d.key for d in self.derive}
-        found |= {d.source for d in self.derive} | set(self.required) | set(self.paths) | set(self.outputs)
+            for env in command.env:
+                walk(env.items)
+            found.update(k for k in (command.repeat, command.when) if k)
+        for file in self.files:
+            found.add(file.key)
+            walk(file.lines)
+        for d in self.derive:
+            found.add(d.source)
+            found.update(d.transform.uses)
+        found |= set(self.required) | set(self.outputs)
         if self.url_result:
             found |= {"images", "url_file"}
-        found -= derived | {"item", "joined"}
+        found -= {d.key for d in self.derive} | {"item", "joined", ""}
         return found
 
 
 # -- transforms: one Python and one sh implementation each, tested against each other --------
 # A git context is written the Docker way, https://host/repo.git#ref:subdir, in the same value
-# as a workspace path; these split it. Each sh fragment reads $cb_src and sets $cb_v.
-def _git_url(context: str) -> str:
+# as a workspace path; these split it.
+def _git_url(context: str, _: Values) -> str:
     return context.split("#", 1)[0] if "://" in context else ""
 
 
@@ -175,11 +230,11 @@ def _git_fragment(context: str) -> str:
     return context.split("#", 1)[1] if "://" in context and "#" in context else ""
 
 
-def _context_path(context: str) -> str:
+def _context_path(context: str, _: Values) -> str:
     return _git_fragment(context).partition(":")[2] if "://" in context else context
 
 
-def _kaniko_git_ref(ref: str) -> str:
+def _kaniko_git_ref(ref: str, _: Values) -> str:
     if ref == "":
         return ""
     if ref.startswith("refs/"):
@@ -189,28 +244,111 @@ def _kaniko_git_ref(ref: str) -> str:
     return "#refs/heads/" + ref
 
 
+def _default_cache_repo(cache_repo: str, values: Values) -> str:
+    """``cache_repo``, else ``<repository of the first image>/cache`` (kaniko's own default)."""
+    if cache_repo:
+        return cache_repo
+    images = values.get("images", ())
+    first = images.split("\n", 1)[0] if isinstance(images, str) else (images[0] if images else "")
+    return kinds.reference_name(first) + "/cache" if first else ""
+
+
+def _several(items: str, _: Values) -> str:
+    return "true" if len([line for line in items.split("\n") if line]) > 1 else "false"
+
+
+def _current_uid(_: str, values: Values) -> str:
+    uid = values.get("uid", "")
+    return uid if isinstance(uid, str) and uid else str(os.geteuid())
+
+
+# The first of these an image has is the start of the CA bundle, so trusting a private CA keeps
+# the public ones (Debian/Alpine, Fedora, the kaniko image).
+SYSTEM_CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/kaniko/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+)
+
+
+def _ca_files(folder: str) -> list[str]:
+    if not folder or not os.path.isdir(folder):
+        return []
+    names = sorted(n for n in os.listdir(folder) if n.endswith((".crt", ".pem")) and not n.startswith("."))
+    return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
+
+
+def _ca_bundle(folder: str, values: Values) -> str:
+    """Write the system bundle and every ``*.crt``/``*.pem`` of ``folder`` into ``ca_bundle``; its path, or ""."""
+    found = _ca_files(folder)
+    target = values.get("ca_bundle", "")
+    if not found or not isinstance(target, str) or not target:
+        return ""
+    system = next((p for p in SYSTEM_CA_BUNDLES if os.path.isfile(p)), None)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "wb") as out:
+        for path in ([system] if system else []) + found:
+            with open(path, "rb") as part:
+                out.write(part.read() + b"\n")  # a newline after each, as the sh's echo
+    return target
+
+
 _SH_GIT_FRAGMENT = 'case "$cb_src" in *://*\\#*) cb_v="${cb_src#*\\#}" ;; *) cb_v="" ;; esac'
 _HEX40 = "[0-9a-f]" * 40
-TRANSFORMS: dict[str, tuple[Callable[[str], str], str]] = {
-    "git_url": (_git_url, 'case "$cb_src" in *://*) cb_v="${cb_src%%\\#*}" ;; *) cb_v="" ;; esac'),
-    "git_ref": (
-        lambda c: _git_fragment(c).partition(":")[0],
+_SH_CA_BUNDLE = (
+    'cb_v=""\n'
+    'if [ -n "$cb_src" ] && [ -d "$cb_src" ]; then\n'
+    '  for cb_f in "$cb_src"/*.crt "$cb_src"/*.pem; do\n'
+    '    [ -f "$cb_f" ] || continue\n'
+    '    if [ -z "$cb_v" ]; then\n'
+    '      cb_v="$CB_CA_BUNDLE"; mkdir -p -- "${cb_v%/*}"; : > "$cb_v"\n'
+    f"      for cb_s in {' '.join(SYSTEM_CA_BUNDLES)}; do\n"
+    '        if [ -f "$cb_s" ]; then cat -- "$cb_s" >> "$cb_v"; echo >> "$cb_v"; break; fi\n'
+    "      done\n"
+    "    fi\n"
+    '    cat -- "$cb_f" >> "$cb_v"; echo >> "$cb_v"\n'
+    "  done\n"
+    "fi"
+)
+TRANSFORMS: dict[str, Transform] = {
+    "git_url": Transform(_git_url, 'case "$cb_src" in *://*) cb_v="${cb_src%%\\#*}" ;; *) cb_v="" ;; esac'),
+    "git_ref": Transform(
+        lambda c, _: _git_fragment(c).partition(":")[0],
         _SH_GIT_FRAGMENT + '; cb_v="${cb_v%%:*}"',
     ),
-    "context_path": (
+    "context_path": Transform(
         _context_path,
         'case "$cb_src" in *://*) '
-        + _SH_GIT_FRAGMENT.replace("cb_src", "cb_src")
+        + _SH_GIT_FRAGMENT
         + '; case "$cb_v" in *:*) cb_v="${cb_v#*:}" ;; *) cb_v="" ;; esac ;; *) cb_v="$cb_src" ;; esac',
     ),
-    "strip_scheme": (lambda url: url.split("://", 1)[1] if "://" in url else url, 'cb_v="${cb_src#*://}"'),
-    "kaniko_git_ref": (
+    "strip_scheme": Transform(lambda url, _: url.split("://", 1)[1] if "://" in url else url, 'cb_v="${cb_src#*://}"'),
+    "kaniko_git_ref": Transform(
         _kaniko_git_ref,
         'case "$cb_src" in "") cb_v="" ;; refs/*) cb_v="#$cb_src" ;; '
         + _HEX40
         + ') cb_v="##$cb_src" ;; *) cb_v="#refs/heads/$cb_src" ;; esac',
     ),
+    "default_cache_repo": Transform(
+        _default_cache_repo,
+        'cb_v="$cb_src"; if [ -z "$cb_v" ] && [ -n "$CB_IMAGES" ]; then cb_v="${CB_IMAGES%%"$cb_nl"*}"; cb_v="${cb_v%%@*}"; '
+        'cb_last="${cb_v##*/}"; cb_v="${cb_v%"$cb_last"}${cb_last%%:*}/cache"; fi',
+        uses=("images",),
+    ),
+    "several": Transform(
+        _several,
+        'set -f; IFS=$cb_nl; set -- $cb_src; unset IFS; set +f; [ "$#" -gt 1 ] && cb_v=true || cb_v=false',
+    ),
+    "current_uid": Transform(_current_uid, "cb_v=`id -u`"),
+    "negate": Transform(lambda v, _: "false" if v == "true" else "true", '[ "$cb_src" = true ] && cb_v=false || cb_v=true'),
+    "dirname": Transform(
+        lambda v, _: v.rsplit("/", 1)[0] if "/" in v else "", 'case "$cb_src" in */*) cb_v="${cb_src%/*}" ;; *) cb_v="" ;; esac'
+    ),
+    "nonempty": Transform(lambda v, _: "true" if v else "false", '[ -n "$cb_src" ] && cb_v=true || cb_v=false'),
+    "ca_bundle": Transform(_ca_bundle, _SH_CA_BUNDLE, uses=("ca_bundle",)),
 }
+"""The transforms every builder may use; a builder module may define its own."""
 
 
 # -- Python evaluation ---------------------------------------------------------------------
@@ -232,6 +370,17 @@ def _format(form: str, values: Values, extra: Mapping[str, str]) -> str:
     return _FIELD.sub(lambda m: extra[m[1]] if m[1] in extra else _scalar(values, m[1]), form)
 
 
+def _chosen(item: When, values: Values) -> bool:
+    value = values.get(item.key, "")
+    if item.is_file:
+        return isinstance(value, str) and value != "" and os.path.isfile(value)
+    if item.is_true:
+        return value == "true"
+    if item.equals is not None:
+        return value == item.equals
+    return bool(_list(values, item.key)) if isinstance(value, tuple) else value != ""
+
+
 def _eval_items(items: Sequence[Item], values: Values) -> list[str]:
     argv: list[str] = []
     for item in items:
@@ -250,31 +399,68 @@ def _eval_items(items: Sequence[Item], values: Values) -> list[str]:
             if entries:
                 argv.extend(_format(f, values, {"joined": item.sep.join(entries)}) for f in item.forms)
         elif isinstance(item, When):
-            value = values.get(item.key, "")
-            if item.is_file:
-                chosen = isinstance(value, str) and value != "" and os.path.isfile(value)
-            else:
-                chosen = value == "true" if item.is_true else bool(value)
-            argv.extend(_eval_items(item.then if chosen else item.otherwise, values))
+            argv.extend(_eval_items(item.then if _chosen(item, values) else item.otherwise, values))
     return argv
+
+
+def derived(program: Program, values: Values) -> dict[str, Value]:
+    """``values`` with the program's derived values added (in Python)."""
+    merged: dict[str, Value] = dict(values)
+    for d in program.derive:
+        source = merged.get(d.source, "")
+        text = "\n".join(source) if isinstance(source, tuple) else source
+        merged[d.key] = d.transform.python(text, merged)
+    return merged
+
+
+@dataclass(frozen=True)
+class Run:
+    """One process a program starts: its argv and the environment variables it sets for it."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def runs(program: Program, values: Values) -> list[Run]:
+    """Every process of ``program`` for these values, with its environment."""
+    merged = derived(program, values)
+    out: list[Run] = []
+    for command in program.commands:
+        if command.when and merged.get(command.when) != "true":
+            continue
+        entries = [merged] if command.repeat is None else [{**merged, command.repeat: e} for e in _list(merged, command.repeat)]
+        for v in entries:
+            env = {e.name: " ".join(_eval_items(e.items, v)) for e in command.env}
+            out.append(Run(_eval_items(command.items, v), {k: x for k, x in env.items() if x}))
+    return out
 
 
 def evaluate(program: Program, values: Values) -> list[list[str]]:
     """The argv of each command of ``program`` for these values."""
-    merged: dict[str, Value] = dict(values)
-    for d in program.derive:
-        merged[d.key] = TRANSFORMS[d.transform][0](_scalar(merged, d.source))
-    argvs = []
-    for command in program.commands:
-        if command.repeat is None:
-            argvs.append(_eval_items(command.items, merged))
-        else:
-            for entry in _list(merged, command.repeat):
-                argvs.append(_eval_items(command.items, {**merged, command.repeat: entry}))
-    return argvs
+    return [run.argv for run in runs(program, values)]
+
+
+def files(program: Program, values: Values) -> dict[str, str]:
+    """The files ``program`` writes first: path → content (none for empty ones)."""
+    merged = derived(program, values)
+    out = {}
+    for f in program.files:
+        lines = _eval_items(f.lines, merged)
+        if lines:
+            out[_scalar(merged, f.key)] = "".join(line + "\n" for line in lines)
+    return out
 
 
 # -- sh compilation ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Input:
+    """How a template calls the value it feeds into ``CB_<KEY>``: its parameter name, and whether
+    that parameter is a single value even where the program takes a list (Tekton's ``IMAGE``)."""
+
+    name: str
+    single: bool = False
+
+
 def _dq(text: str) -> str:
     """``text`` as the inside of a double-quoted sh word, with ``{key}`` fields expanded."""
     out = []
@@ -294,6 +480,17 @@ def _escape_dq(text: str) -> str:
 
 def _append(forms: Sequence[str]) -> str:
     return 'set -- "$@" ' + " ".join(f'"{_dq(f)}"' for f in forms)
+
+
+def _test(item: When) -> str:
+    var = env_name(item.key)
+    if item.is_true:
+        return f'[ "${{{var}}}" = true ]'
+    if item.is_file:
+        return f'[ -f "${{{var}}}" ]'
+    if item.equals is not None:
+        return f'[ "${{{var}}}" = "{_escape_dq(item.equals)}" ]'
+    return f'[ -n "${{{var}}}" ]'
 
 
 def _sh_items(items: Sequence[Item], indent: str) -> list[str]:
@@ -320,13 +517,7 @@ def _sh_items(items: Sequence[Item], indent: str) -> list[str]:
             lines.append(f"{indent}unset IFS; set +f")
             lines.append(f'{indent}if [ -n "$cb_joined" ]; then {_append(item.forms)}; fi')
         elif isinstance(item, When):
-            var = env_name(item.key)
-            test = f'[ -n "${{{var}}}" ]'
-            if item.is_true:
-                test = f'[ "${{{var}}}" = true ]'
-            elif item.is_file:
-                test = f'[ -f "${{{var}}}" ]'
-            lines.append(f"{indent}if {test}; then")
+            lines.append(f"{indent}if {_test(item)}; then")
             lines.extend(_sh_items(item.then, indent + "  ") or [indent + "  :"])
             if item.otherwise:
                 lines.append(f"{indent}else")
@@ -335,51 +526,124 @@ def _sh_items(items: Sequence[Item], indent: str) -> list[str]:
     return lines
 
 
-def compile_sh(program: Program) -> str:
-    """The constant launcher script for ``program``: reads ``CB_*`` variables, runs the commands.
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
-    It holds no value of any build, so it is safe to ship in a Task or WorkflowTemplate as is.
+
+# Every check prints "cachebuild: PARAM: REASON (got 'VALUE')" and exits 2 before a builder starts.
+_CHECK_FUNCTIONS = r"""cb_fail() { printf "cachebuild: %s: %s (got '%s')\n" "$1" "$2" "$3" >&2; exit 2; }
+cb_match() { printf '%s\n' "$1" | LC_ALL=C grep -Eqx -- "$2"; }
+cb_name_ok() { cb_n="${1%%@*}"; cb_l="${cb_n##*/}"; cb_n="${cb_n%"$cb_l"}${cb_l%%:*}"; [ "${#cb_n}" -le __NAME_MAX__ ]; }
+cb_text() { case "$2" in *"$cb_cr"*) cb_fail "$1" "must not contain a carriage return" "$2" ;; esac; }"""
+
+
+def _kind_check(kind: kinds.Kind, var_ref: str, label: str, indent: str) -> list[str]:
+    """sh lines checking the value in ``var_ref`` (a quoted expansion) against ``kind``."""
+    if kind.choose:
+        lines = [f"{indent}case {var_ref} in"]
+        for glob, sub in kind.choose:
+            lines.append(f"{indent}  {glob})")
+            lines.extend(_kind_check(sub, var_ref, label, indent + "    "))
+            lines.append(f"{indent}  ;;")
+        lines.append(f"{indent}esac")
+        return lines
+    test = f"cb_match {var_ref} {_sh_quote(kind.pattern)}"
+    if kind.name_max:
+        test += f" && cb_name_ok {var_ref}"
+    return [f"{indent}{test} || cb_fail {_sh_quote(label)} {_sh_quote(kind.message)} {var_ref}"]
+
+
+def checks_sh(keys: Sequence[str], inputs: Mapping[str, Input]) -> list[str]:
+    """The sh that checks every input value among ``keys`` by its kind, before anything runs."""
+    lines: list[str] = []
+    for key in keys:
+        if key not in inputs or key not in kinds.VALUE_KINDS:
+            continue
+        inp, kind, var = inputs[key], kinds.VALUE_KINDS[key], env_name(key)
+        label = _sh_quote(inp.name)
+        lines.append(f'cb_text {label} "${{{var}}}"')
+        if key not in kinds.LIST_KEYS or inp.single:
+            lines.append(
+                f'case "${{{var}}}" in *"$cb_nl"*) cb_fail {label} "must be one value, without a newline" "${{{var}}}" ;; esac'
+            )
+        if key in kinds.LIST_KEYS:
+            lines.append(f"set -f; IFS=$cb_nl; for cb_i in ${{{var}}}; do")
+            lines.extend(_kind_check(kind, '"$cb_i"', inp.name, "  "))
+            lines.append("done; unset IFS; set +f")
+        elif key in kinds.OPTIONAL_KEYS:
+            lines.append(f'if [ -n "${{{var}}}" ]; then')
+            lines.extend(_kind_check(kind, f'"${{{var}}}"', inp.name, "  "))
+            lines.append("fi")
+        else:
+            lines.extend(_kind_check(kind, f'"${{{var}}}"', inp.name, ""))
+    return lines
+
+
+def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> str:
+    """The constant launcher script for ``program``: checks and reads ``CB_*`` variables, runs the commands.
+
+    ``inputs``: the values a template's caller sets (program key → how the template names it);
+    each is checked by its kind before anything runs (default: every value that has a kind). The
+    script holds no value of any build, so it is safe to ship in a Task or WorkflowTemplate as is.
     """
+    if inputs is None:  # every value with a rule, named as in the program
+        inputs = {k: Input(k.replace("_", "-")) for k in program.value_keys() if k in kinds.VALUE_KINDS}
+
+    def name(key: str) -> str:
+        return inputs[key].name if key in inputs else key.replace("_", "-")
+
     lines = [
         f"# cachebuild {program.name} launcher: every value comes from a CB_* environment variable,",
-        "# lists one item a line; each expansion is quoted, so a value is never shell code.",
+        "# lists one item a line; each is checked by its rule and each expansion is quoted, so a value",
+        "# is never shell code, an extra option or a CSV key.",
         "set -eu",
         "cb_nl='",
         "'",
+        # Backticks, not $(...): Tekton and the kubelet look for $(...) substitutions in a step's command.
+        "cb_cr=`printf '\\r'`",
+        _CHECK_FUNCTIONS.replace("__NAME_MAX__", str(kinds.NAME_MAX)),
     ]
     lines += [f': "${{{env_name(k)}:=}}"' for k in sorted(program.value_keys())]
     for key in program.required:
-        lines.append(f'[ -n "${{{env_name(key)}}}" ] || {{ echo "cachebuild: {_label(key)} is required" >&2; exit 2; }}')
-    for d in program.derive:
-        lines.append(f'cb_src="${{{env_name(d.source)}}}"; {TRANSFORMS[d.transform][1]}; {env_name(d.key)}="$cb_v"')
-    for key in program.paths:
+        lines.append(f'[ -n "${{{env_name(key)}}}" ] || cb_fail {_sh_quote(name(key))} "is required" ""')
+    lines += checks_sh(sorted(program.value_keys()), inputs)
+    for key, reason in program.one_item.items():
         var = env_name(key)
         lines.append(
-            f'case "/${{{var}}}/" in */../* | //?*) echo "cachebuild: {_label(key)} must be a relative path '
-            f"without '..' (got '${{{var}}}')\" >&2; exit 2 ;; esac"
+            f'case "${{{var}}}" in ?*"$cb_nl"?*) cb_fail {_sh_quote(name(key))} {_sh_quote(reason)} "${{{var}}}" ;; esac'
         )
     for key in program.outputs:
         lines.append(f'mkdir -p -- "${{{env_name(key)}%/*}}"')
+    for d in program.derive:
+        sh = re.sub(r"@name:([a-z_]+)@", lambda m: name(m[1]), d.transform.sh)
+        lines.append(f'cb_src="${{{env_name(d.source)}}}"' if d.source else 'cb_src=""')
+        lines.append(sh)
+        lines.append(f'{env_name(d.key)}="$cb_v"')
+    for f in program.files:
+        var = env_name(f.key)
+        lines += ["set --", *_sh_items(f.lines, "")]
+        lines.append(f'if [ "$#" -gt 0 ]; then mkdir -p -- "${{{var}%/*}}"; printf \'%s\\n\' "$@" > "${{{var}}}"; fi')
     for command in program.commands:
-        body = ["set --", *_sh_items(command.items, ""), 'echo "cachebuild: running $1 $2" >&2', '"$@"']
-        if command.repeat is None:
-            lines.extend(body)
-        else:
+        # The environment is computed first, then set only for the command (in a subshell).
+        body: list[str] = []
+        exports = []
+        for i, env in enumerate(command.env):
+            body += ["set --", *_sh_items(env.items, ""), f'cb_env{i}="$*"']
+            exports.append(f'if [ -n "$cb_env{i}" ]; then {env.name}=$cb_env{i}; export {env.name}; fi; ')
+        body += ["set --", *_sh_items(command.items, ""), 'echo "cachebuild: running $1 $2" >&2']
+        body.append(f'({"".join(exports)}exec "$@")' if exports else '"$@"')
+        if command.repeat is not None:
             var = env_name(command.repeat)
-            lines.append(f"cb_list=${var}; set -f; IFS=$cb_nl; set -- ${var}; unset IFS; set +f")
-            lines.append(f'for {var} in "$@"; do')
-            lines.extend("  " + line for line in body)
-            lines.append("done")
-            lines.append(f"{var}=$cb_list")
+            loop = [f"cb_list=${var}; set -f; IFS=$cb_nl; set -- ${var}; unset IFS; set +f", f'for {var} in "$@"; do']
+            body = [*loop, *("  " + line for line in body), "done", f"{var}=$cb_list"]
+        if command.when is not None:
+            body = [f'if [ "${{{env_name(command.when)}}}" = true ]; then', *("  " + line for line in body), "fi"]
+        lines.extend(body)
     if program.finish:
         lines.append(program.finish.strip())
     if program.url_result:
         lines.append('if [ -n "${CB_URL_FILE}" ]; then printf \'%s\' "${CB_IMAGES%%$cb_nl*}" > "${CB_URL_FILE}"; fi')
     return "\n".join(lines) + "\n"
-
-
-def _label(key: str) -> str:
-    return key.replace("_", "-")
 
 
 def placeholder_env(program: Program, placeholder: Callable[[str], str | None]) -> dict[str, str]:

@@ -31,6 +31,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "platforms": ("--platform", "platforms"),
     "labels": ("--label", "labels"),
     "docker_config_secret": ("--docker-config-secret", "docker-config-secret"),
+    "insecure_registries": ("--insecure-registry", "insecure-registries"),
+    "registry_ca": ("--registry-ca", "registry-ca"),
     "workspace_pvc": ("--workspace-pvc", "workspace-pvc"),
     "kaniko_cache_pvc": ("--kaniko-cache-pvc", "kaniko-cache-pvc"),
     "warm_images": ("--warm-image", "warm-images"),
@@ -44,6 +46,7 @@ _YAML_ALIASES = {
     "label": "labels",
     "warm-image": "warm-images",
     "extra-arg": "extra-args",
+    "insecure-registry": "insecure-registries",
 }
 _YAML_TO_FIELD = {yaml_key: name for name, (_, yaml_key) in FIELDS.items()}
 
@@ -108,6 +111,15 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] =
     )
     add("labels", "--label", action="append", default=[], metavar="K=V", help="image label (repeatable)")
     add("docker_config_secret", "--docker-config-secret", metavar="NAME", help="Secret with registry credentials")
+    add(
+        "insecure_registries",
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="registry reached over plain HTTP: pulls, pushes, the cache (repeatable; others keep TLS)",
+    )
+    add("registry_ca", "--registry-ca", metavar="NAME", help="ConfigMap or Secret with CA certificates (*.crt) to trust")
     add("workspace_pvc", "--workspace-pvc", metavar="NAME", help="PersistentVolumeClaim holding the build context")
     add("kaniko_cache_pvc", "--kaniko-cache-pvc", metavar="NAME", help="kaniko: the PVC the warmer fills with base images")
     add("warm_images", "--warm-image", action="append", default=[], metavar="REF", help="kaniko: a base image to warm")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachebuild.builders import kaniko
 from cachebuild.markdown import GENERATED_HEADER, cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
-from cachebuild.tekton.pipelines import DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
+from cachebuild.tekton.pipelines import CACHE_SUBPATH, DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
 from cachebuild.yamltext import dump_yaml
 
@@ -31,7 +30,6 @@ def _sample_spec(engine: str) -> BuildSpec:
         build_args={"VERSION": "1.0"},
         docker_config_secret=_SECRET_NAME,
         workspace_pvc="app-source",
-        kaniko_cache_pvc="kaniko-cache" if engine == "kaniko" else None,
         warm_images=("docker.io/library/python:3.12-slim",) if engine == "kaniko" else (),
         cache_ttl="168h" if engine != "buildkit" else None,
     )
@@ -57,8 +55,7 @@ def _e2e(task: TaskDef) -> dict[str, Any]:
         f"{_E2E_REGISTRY}/cachebuild-e2e/{task.name}:e2e",
         context=_E2E_CONTEXT,
         warm_images=("docker.io/library/alpine:3.20",) if task is KANIKO_WARM else (),
-        # kaniko can push to the e2e registry over plain HTTP; BuildKit and buildah have no such option here yet
-        extra_args=kaniko.INSECURE_PUSH_ARGS if task.engine == "kaniko" else (),
+        insecure_registries=[_E2E_REGISTRY],  # the catalog e2e's registry speaks plain HTTP
     )
     if task is KANIKO_WARM:
         return pipeline_run([spec], "kaniko", TaskOrigin("name"), generate_name="kaniko-warm-e2e-")
@@ -92,13 +89,14 @@ def readme(task: TaskDef) -> str:
             context=spec.context,
             docker_config_secret=_SECRET_NAME,
             workspace_pvc="app-source",
-            kaniko_cache_pvc="kaniko-cache",
             warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
         )
     run = dump_yaml(task_run(spec, task, _GIT), header=False)
     chain_intro = (
-        "kaniko-warm, then kaniko-build, sharing the `cache` workspace (a PVC: an emptyDir does not cross Pods); "
-        "the same git resolver `url` placeholder:"
+        "kaniko-warm, then kaniko-build, sharing the `cache` workspace (a PVC: an emptyDir does not cross Pods). "
+        f"It is the `{CACHE_SUBPATH}` folder of the source PVC, not a claim of its own: Tekton's default "
+        "`coschedule: workspaces` refuses a TaskRun bound to two PersistentVolumeClaims (`more than one "
+        "PersistentVolumeClaim is bound`). The same git resolver `url` placeholder:"
         if task.engine == "kaniko"
         else "A PipelineRun with an embedded Pipeline that runs the Task (the same git resolver `url` placeholder):"
     )

@@ -28,6 +28,7 @@ from cachebuild.tekton.tasks import (
     IMAGE_URL,
     KANIKO_WARM,
     PARAMS,
+    REGISTRY_CA,
     SOURCE,
     TaskDef,
     task_path,
@@ -91,28 +92,40 @@ def chain(spec: BuildSpec, engine: str) -> list[TaskDef]:
     return [build]
 
 
+CACHE_SUBPATH = ".cachebuild/kaniko-cache"
+"""Where a kaniko warm → build chain keeps the warmed base images inside the source PVC."""
+
+
 @dataclass(frozen=True)
 class _Bindings:
-    """The workspace names one spec's tasks use in a Pipeline, and the PipelineRun bindings it adds."""
+    """The workspace names one spec's tasks use in a Pipeline, and the PipelineRun bindings it adds.
 
-    names: dict[str, str]
+    ``names``: task workspace → (Pipeline workspace, subPath or "").
+    """
+
+    names: dict[str, tuple[str, str]]
     bindings: list[dict[str, Any]]
 
 
 def _bindings(spec: BuildSpec, engine: str, suffix: str, shared: dict[str, str]) -> _Bindings:
-    """Builds that use the same PVC or Secret share one workspace (``shared``: binding → name); others get their own."""
-    names: dict[str, str] = {}
+    """Builds that use the same PVC or Secret share one workspace (``shared``: binding → name); others get their own.
+
+    Tekton's default ``coschedule: workspaces`` refuses a TaskRun bound to two PersistentVolumeClaims
+    (``more than one PersistentVolumeClaim is bound``, workspace.ValidateOnlyOnePVCIsUsed): a kaniko
+    warm → build chain keeps its cache in the source PVC (``subPath``) rather than in a claim of its own.
+    """
+    names: dict[str, tuple[str, str]] = {}
     bindings: list[dict[str, Any]] = []
 
     def bind(role: str, volume: dict[str, Any], *, shareable: bool = True) -> None:
         key = f"{role}:{json.dumps(volume, sort_keys=True)}"
         if shareable and key in shared:
-            names[role] = shared[key]
+            names[role] = (shared[key], "")
             return
-        names[role] = role + suffix
+        names[role] = (role + suffix, "")
         if shareable:
-            shared[key] = names[role]
-        bindings.append({"name": names[role], **volume})
+            shared[key] = names[role][0]
+        bindings.append({"name": names[role][0], **volume})
 
     if spec.workspace_pvc:
         bind(SOURCE, {"persistentVolumeClaim": {"claimName": spec.workspace_pvc}})
@@ -126,18 +139,47 @@ def _bindings(spec: BuildSpec, engine: str, suffix: str, shared: dict[str, str])
         )
     if spec.docker_config_secret:
         bind(DOCKERCONFIG, {"secret": {"secretName": spec.docker_config_secret}})
-    if engine == "kaniko":
+    if spec.registry_ca:
+        # A ConfigMap or a Secret: Tekton binds either; a ConfigMap is the usual home of a CA bundle.
+        bind(REGISTRY_CA, {"configMap": {"name": spec.registry_ca}})
+    if engine == "kaniko" and spec.warm_images:
+        if spec.kaniko_cache_pvc and spec.workspace_pvc:
+            raise SpecError(
+                "kaniko_cache_pvc",
+                spec.kaniko_cache_pvc,
+                f"a kaniko build would bind two PersistentVolumeClaims ({spec.workspace_pvc!r} and this one), which "
+                "Tekton refuses under its default coschedule: workspaces ('more than one PersistentVolumeClaim is "
+                f"bound'): leave it out (the warmed images then live in {CACHE_SUBPATH} of the workspace PVC) or "
+                "use a git context",
+            )
         if spec.kaniko_cache_pvc:
             bind(CACHE, {"persistentVolumeClaim": {"claimName": spec.kaniko_cache_pvc}})
+        elif spec.workspace_pvc:
+            names[CACHE] = (names[SOURCE][0], CACHE_SUBPATH)
         else:
             claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": CACHE_CLAIM_SIZE}}}}
-            bind(CACHE, {"volumeClaimTemplate": claim})  # one cache volume for the whole run, as on Argo
+            bind(CACHE, {"volumeClaimTemplate": claim})  # the run's one claim (the source is an emptyDir)
     return _Bindings(names, bindings)
 
 
-def _task_workspaces(task: TaskDef, names: dict[str, str]) -> list[dict[str, str]]:
+def _task_workspaces(task: TaskDef, names: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
     declared = {w["name"] for w in task.workspaces()}
-    return [{"name": name, "workspace": bound} for name, bound in names.items() if name in declared]
+    out = []
+    for name, (bound, sub_path) in names.items():
+        if name in declared:
+            out.append({"name": name, "workspace": bound, **({"subPath": sub_path} if sub_path else {})})
+    return out
+
+
+def _task_run_bindings(task: TaskDef, ws: _Bindings) -> list[dict[str, Any]]:
+    """A TaskRun's own bindings: each task workspace bound to its volume (a subPath of another's when shared)."""
+    by_name = {b["name"]: b for b in ws.bindings}
+    declared = {w["name"] for w in task.workspaces()}
+    out = []
+    for name, (bound, sub_path) in ws.names.items():
+        if name in declared:
+            out.append({**by_name[bound], "name": name, **({"subPath": sub_path} if sub_path else {})})
+    return out
 
 
 def _suffixes(specs: Sequence[BuildSpec]) -> list[str]:
@@ -251,8 +293,7 @@ def task_run(
     params = param_values(task, spec)
     if params:
         body["params"] = params
-    declared = {w["name"] for w in task.workspaces()}
-    body["workspaces"] = [b for b in ws.bindings if b["name"] in declared]
+    body["workspaces"] = _task_run_bindings(task, ws)
     if service_account:
         body["serviceAccountName"] = service_account
     meta = _metadata(generate_name or f"{task.name}-", namespace)

@@ -16,11 +16,12 @@ Secret) to where the builder reads it; nothing is printed or copied.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from cachebuild import kinds
 from cachebuild.builders.program import env_name
 
-ARRAY_MARKER = "--cachebuild-array="
+ARRAY_MARKER = kinds.ARRAY_MARKER
 DOCKERCONFIG_BOUND_ENV = "CB_DOCKERCONFIG_BOUND"
 DOCKERCONFIG_PATH_ENV = "CB_DOCKERCONFIG_PATH"
 CREDENTIALS_LINK_ENV = "CB_CREDENTIALS_LINK"
@@ -32,6 +33,11 @@ _NL = "cb_nl='\n'"
 
 def _fail(message: str) -> str:
     return f'{{ echo "cachebuild: {message}" >&2; exit 2; }}'
+
+
+def _fail_item(reason: str) -> str:
+    """Stop at an item of the array param being read: ``cachebuild: PARAM: REASON (got 'ITEM')``."""
+    return f"""{{ printf "cachebuild: %s: {reason} (got '%s')\\n" "${{cb_culprit:-args}}" "$cb_arg" >&2; exit 2; }}"""
 
 
 def array_args(arrays: Sequence[tuple[str, str]]) -> list[str]:
@@ -48,22 +54,26 @@ def arrays_sh(arrays: Sequence[tuple[str, str]]) -> str:
         return ""
     lines = [
         "# Array params arrive as args, each after its marker; every item becomes one line of its CB_* variable.",
-        'cb_array=""',
+        f'cb_array=""; cb_before=""; cb_marker={ARRAY_MARKER}',
         'for cb_arg in "$@"; do',
         '  case "$cb_array:$cb_arg" in',
     ]
     previous = ""
     for param, key in arrays:
-        lines.append(f'    "{previous}:{ARRAY_MARKER}{param}") cb_array={param}; {env_name(key)}=""; continue ;;')
+        lines.append(
+            f'    "{previous}:{ARRAY_MARKER}{param}") cb_before=$cb_array; cb_array={param}; {env_name(key)}=""; continue ;;'
+        )
         previous = param
     lines += [
         "  esac",
+        # The marker of the array being read, again: an item of it, or of the array before it (which
+        # switched early), was that marker; the args cannot tell which.
+        "  cb_culprit=$cb_array",
+        '  case "$cb_arg" in "$cb_marker$cb_array") cb_culprit="${cb_before:+$cb_before or }$cb_array" ;; esac',
         '  case "$cb_arg" in',
-        f"    {ARRAY_MARKER}*) "
-        + _fail(f"an item of an array param must not start with {ARRAY_MARKER} (found in or before ${{cb_array:-the args}})")
-        + " ;;",
-        '    *"$cb_nl"*) ' + _fail("${cb_array:-args}: an item must not contain a newline") + " ;;",
-        '    "") continue ;;',
+        f"    {ARRAY_MARKER}*) " + _fail_item(f"an item must not start with {ARRAY_MARKER}") + " ;;",
+        '    *"$cb_nl"*) ' + _fail_item("an item must not contain a newline") + " ;;",
+        '    "") ' + _fail_item("an item must not be empty") + " ;;",
         "  esac",
         '  case "$cb_array" in',
     ]
@@ -78,24 +88,6 @@ def arrays_sh(arrays: Sequence[tuple[str, str]]) -> str:
         "set --",
     ]
     return "\n".join(lines) + "\n"
-
-
-def guards_sh(single: Mapping[str, str], choices: Mapping[str, tuple[str, Sequence[str]]]) -> str:
-    """Checks on string params: ``single`` (program list key → param) must be one item;
-    ``choices`` (program key → (param, allowed values))."""
-    lines = []
-    for key, param in single.items():
-        lines.append(
-            f'case "${{{env_name(key)}:-}}" in *"$cb_nl"*) ' + _fail(f"{param} must be one value, without a newline") + " ;; esac"
-        )
-    for key, (param, allowed) in choices.items():
-        options = "|".join(allowed)
-        lines.append(
-            f'case "${{{env_name(key)}:-}}" in {options}) ;; *) '
-            + _fail(f"{param} must be one of {', '.join(allowed)} (got '${{{env_name(key)}:-}}')")
-            + " ;; esac"
-        )
-    return "\n".join(lines) + "\n" if lines else ""
 
 
 def credentials_sh(auth_file_key: str | None) -> str:
@@ -124,12 +116,10 @@ def credentials_sh(auth_file_key: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prelude(
-    arrays: Sequence[tuple[str, str]],
-    single: Mapping[str, str],
-    choices: Mapping[str, tuple[str, Sequence[str]]],
-    auth_file_key: str | None,
-) -> str:
-    """Everything a step runs before the launcher: constant text, no value of any build."""
+def prelude(arrays: Sequence[tuple[str, str]], auth_file_key: str | None) -> str:
+    """Everything a step runs before the launcher: constant text, no value of any build.
+
+    The launcher then checks every value by its rule (:func:`~cachebuild.builders.program.compile_sh`).
+    """
     head = "# cachebuild Tekton step: values come only from env and args, never from this text.\nset -eu\n" + _NL + "\n"
-    return head + arrays_sh(arrays) + guards_sh(single, choices) + credentials_sh(auth_file_key)
+    return head + arrays_sh(arrays) + credentials_sh(auth_file_key)

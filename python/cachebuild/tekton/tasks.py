@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachebuild.builders import buildah, buildkit, kaniko
-from cachebuild.builders.program import Program, compile_sh, placeholder_env
+from cachebuild.builders.program import Input, Program, compile_sh, placeholder_env
 from cachebuild.spec import DEFAULT_CACHE_TAG
 from cachebuild.tekton import script
 
@@ -26,6 +26,7 @@ CATEGORY = "Image Build"
 
 SOURCE = "source"
 DOCKERCONFIG = "dockerconfig"
+REGISTRY_CA = "registry-ca"
 CACHE = "cache"
 IMAGE_URL = "IMAGE_URL"
 IMAGE_DIGEST = "IMAGE_DIGEST"
@@ -41,7 +42,6 @@ class Param:
     description: str
     type: str = "string"
     default: str | list[str] | None = None
-    choices: tuple[str, ...] = ()
 
 
 # Program key → the Task param that feeds it. A Task declares those its program reads.
@@ -53,22 +53,18 @@ PARAMS: dict[str, Param] = {
         "CONTEXT", "The build context: a path inside the source workspace, or https://host/repo.git#ref:subdir.", default="."
     ),
     "dockerfile": Param("DOCKERFILE", "The Dockerfile, relative to the context.", default="Dockerfile"),
-    "cache": Param(
-        "CACHE", "Import and export the remote layer cache: true or false.", default="true", choices=("true", "false")
+    "cache": Param("CACHE", "Import and export the remote layer cache: true or false.", default="true"),
+    "cache_repo": Param(
+        "CACHE_REPO",
+        "The cache repository, without a tag, e.g. registry.example.com/team/app/cache; empty: <repository of IMAGE>/cache.",
+        default="",
     ),
-    "no_cache": Param(
-        "NO_CACHE",
-        "Build every step, using no layer cache, local or remote: true or false.",
-        default="false",
-        choices=("true", "false"),
-    ),
-    "cache_repo": Param("CACHE_REPO", "The cache repository, without a tag, e.g. registry.example.com/team/app/cache."),
+    "no_cache": Param("NO_CACHE", "Build every step, using no layer cache, local or remote: true or false.", default="false"),
     "cache_tag": Param("CACHE_TAG", "The tag of the cache in CACHE_REPO.", default=DEFAULT_CACHE_TAG),
     "cache_mode": Param(
         "CACHE_MODE",
         "max also caches the intermediate stages of multi-stage builds; min only the final one.",
         default="max",
-        choices=("min", "max"),
     ),
     "cache_ttl": Param(
         "CACHE_TTL", "Ignore cached layers older than this Go duration (e.g. 168h); empty: the builder's default.", default=""
@@ -77,8 +73,18 @@ PARAMS: dict[str, Param] = {
     "target": Param("TARGET", "The Dockerfile stage to build; empty: the last.", default=""),
     "platforms": Param("PLATFORMS", "Target platforms os/arch[/variant]; empty: the node's.", type="array", default=[]),
     "labels": Param("LABELS", "Image labels, one KEY=VALUE an item.", type="array", default=[]),
+    "insecure_registries": Param(
+        "INSECURE_REGISTRIES",
+        "Registries (host[:port]) reached over plain HTTP: pulls, pushes and the cache (every other registry keeps TLS).",
+        type="array",
+        default=[],
+    ),
     "extra_args": Param(
-        "EXTRA_ARGS", "More builder arguments, each item one argv element, added last.", type="array", default=[]
+        "EXTRA_ARGS",
+        "More builder arguments, each item one argv element, added last: the one way to add builder flags "
+        "(every other param is a value, never a flag).",
+        type="array",
+        default=[],
     ),
     "warm_images": Param(
         "WARM_IMAGES",
@@ -110,6 +116,8 @@ class TaskDef:
     param_notes: Mapping[str, str] = field(default_factory=dict)
     auth_file_key: str | None = None
     cache_workspace: bool = False
+    cache_optional: bool = False
+    """The cache workspace may be left unbound (kaniko-build: then kaniko's own /cache in the container)."""
     security_context: Mapping[str, Any] | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     state_volumes: Mapping[str, str] = field(default_factory=dict)
@@ -139,6 +147,7 @@ class TaskDef:
             "digest_file": f"$(results.{IMAGE_DIGEST}.path)" if self.results else None,
             "url_file": f"$(results.{IMAGE_URL}.path)" if self.results else None,
             "cache_dir": f"$(workspaces.{CACHE}.path)" if self.cache_workspace else None,
+            "registry_ca_dir": f"$(workspaces.{REGISTRY_CA}.path)",
         }
         if key in special:
             return special[key]
@@ -150,9 +159,9 @@ class TaskDef:
         return self.layout.get(key)
 
     def step_script(self) -> str:
-        single = {key: p.name for key, p in PARAMS.items() if p in self.params and key == "images"}
-        choices = {key: (p.name, p.choices) for key, p in PARAMS.items() if p in self.params and p.choices}
-        return script.prelude(self.arrays, single, choices, self.auth_file_key) + compile_sh(self.program)
+        # IMAGE is one string param though the program takes a list of images.
+        inputs = {key: Input(p.name, single=key == "images") for key, p in PARAMS.items() if p in self.params}
+        return script.prelude(self.arrays, self.auth_file_key) + compile_sh(self.program, inputs)
 
     def env(self) -> list[dict[str, str]]:
         env = dict(placeholder_env(self.program, self.placeholder))
@@ -191,13 +200,24 @@ class TaskDef:
                 "readOnly": True,
             },
         ]
+        out.append(
+            {
+                "name": REGISTRY_CA,
+                "description": "CA certificates to trust for registries (every *.crt / *.pem file in it, besides the "
+                "image's own): bind a ConfigMap or a Secret.",
+                "optional": True,
+                "readOnly": True,
+            }
+        )
         if self.cache_workspace:
-            out.append(
-                {
-                    "name": CACHE,
-                    "description": "kaniko's base-image cache (--cache-dir): a PVC shared by kaniko-warm and kaniko-build.",
-                }
-            )
+            cache: dict[str, Any] = {
+                "name": CACHE,
+                "description": "kaniko's base-image cache (--cache-dir): a PVC shared by kaniko-warm and kaniko-build.",
+            }
+            if self.cache_optional:
+                cache["description"] += " Optional: without it kaniko uses /cache inside the container."
+                cache["optional"] = True
+            out.append(cache)
         return out
 
     def manifest(self) -> dict[str, Any]:
@@ -260,14 +280,14 @@ BUILDKIT = TaskDef(
         "**privileged** (the Pod Security level, not a privileged container). Rootless BuildKit runs as uid/gid "
         f"{buildkit.RUN_AS} without `privileged: true`, but it creates user namespaces and mounts, which the default "
         "seccomp and AppArmor profiles block: the step sets `seccompProfile` and `appArmorProfile` to `Unconfined` "
-        f"(and `BUILDKITD_FLAGS={buildkit.BUILDKITD_FLAGS}`), and the `baseline` level forbids Unconfined profiles. "
+        f"(and the launcher passes buildkitd `{buildkit.ROOTLESS_FLAG}` when it does not run as root), and the "
+        "`baseline` level forbids Unconfined profiles. "
         "`appArmorProfile` needs Kubernetes 1.30 or later; on an older cluster the field is dropped, so add the "
         f"annotation `container.apparmor.security.beta.kubernetes.io/step-{STEP}: unconfined` to the TaskRun's (or the "
         "PipelineRun's) `metadata.annotations` (Tekton copies them to the Pod; the step's container is "
         f"`step-{STEP}`). Nodes without AppArmor need neither."
     ),
     security_context=_BUILDKIT_SECURITY,
-    extra_env={"BUILDKITD_FLAGS": buildkit.BUILDKITD_FLAGS},
     state_volumes={"buildkit-state": buildkit.STATE_DIR},
 )
 
@@ -290,6 +310,7 @@ KANIKO_BUILD = TaskDef(
     ),
     param_notes={"PLATFORMS": "kaniko builds one platform a run (`--custom-platform`)."},
     cache_workspace=True,
+    cache_optional=True,
 )
 
 KANIKO_WARM = TaskDef(

@@ -1,0 +1,72 @@
+"""The base images a Dockerfile names, with build args applied: Python and the launcher's awk agree.
+
+kaniko-warm hands the warmer the images this finds (kaniko's warmer applies ARG defaults over the
+build args it is given, so ``FROM ${BASE}`` would warm the wrong image). The awk runs under
+busybox's awk (as in the kaniko debug image) and Debian's mawk.
+"""
+
+import subprocess
+
+import pytest
+
+from cachebuild.dockerfile import BASE_IMAGES_AWK, DockerfileError, base_images
+
+AWKS = [["busybox", "awk"], ["mawk"]]
+
+CASES = [
+    # (Dockerfile, build args, images or the error)
+    ("FROM alpine:3.20\n", {}, ["alpine:3.20"]),
+    ("from Alpine\n", {}, ["Alpine"]),
+    ("ARG BASE=debian:12\nFROM ${BASE}\n", {}, ["debian:12"]),
+    ("ARG BASE=debian:12\nFROM ${BASE}\n", {"BASE": "registry.test/base:1"}, ["registry.test/base:1"]),
+    ("ARG BASE=debian:12\nFROM $BASE AS build\nFROM build\nFROM scratch\n", {"BASE": "x:1"}, ["x:1"]),
+    ("ARG A=a B=b\nFROM ${A}:${B}\n", {"B": "2"}, ["a:2"]),
+    ('ARG BASE="quoted:1"\nFROM ${BASE}\n', {}, ["quoted:1"]),
+    ("ARG BASE='single:1'\nFROM ${BASE}\n", {}, ["single:1"]),
+    ("ARG V\nFROM alpine:${V:-3.20}\n", {}, ["alpine:3.20"]),
+    ("ARG V\nFROM alpine:${V:-3.20}\n", {"V": "3.19"}, ["alpine:3.19"]),
+    ("ARG V=1\nFROM img${V:+-v}\n", {}, ["img-v"]),
+    ("ARG V\nFROM img${V:+-v}\n", {}, ["img"]),
+    ("# comment\n  # indented comment\nFROM --platform=$BUILDPLATFORM golang:1.23 AS b\nFROM b\n", {}, ["golang:1.23"]),
+    ("FROM a:1 AS One\nFROM one\nFROM ONE AS two\nFROM a:1\nFROM c:3\n", {}, ["a:1", "c:3"]),
+    ("FROM \\\n  alpine:3 \\\n  AS base\nRUN echo \\\n  $X\nFROM base\n", {}, ["alpine:3"]),
+    ("FROM alpine\r\nRUN true\r\n", {}, ["alpine"]),
+    (
+        "FROM alpine\nARG LATE=x\nFROM ${LATE}\n",
+        {"LATE": "y"},
+        "line 3: FROM uses $LATE, which no ARG before the first FROM declares",
+    ),
+    ("FROM ${NOPE}\n", {"NOPE": "x"}, "line 1: FROM uses $NOPE, which no ARG before the first FROM declares"),
+    ("ARG BASE\nFROM ${BASE}\n", {}, "line 2: FROM ${BASE} is empty: give its ARG a value with a build arg"),
+    ("ARG B=x\nFROM ${B:=y}\n", {}, "line 2: FROM ${B:=y}: cannot expand it (use $NAME, ${NAME} or ${NAME:-default})"),
+    ("FROM $\n", {}, "line 1: FROM $: cannot expand it (use $NAME, ${NAME} or ${NAME:-default})"),
+    ("FROM\n", {}, "line 1: FROM names no image"),
+    ("FROM scratch\n", {}, []),
+    ("", {}, []),
+]
+
+
+def _awk(awk, text, args, tmp_path):
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(text.encode())
+    env = {"CB_BUILD_ARGS": "\n".join(f"{k}={v}" for k, v in args.items()), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([*awk, "-v", "prefix=P: ", BASE_IMAGES_AWK, str(path)], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("awk", AWKS, ids=lambda a: a[-1] if a[0] != "busybox" else "busybox")
+@pytest.mark.parametrize(("text", "args", "expected"), CASES)
+def test_python_and_awk_find_the_same_base_images(tmp_path, awk, text, args, expected):
+    run = _awk(awk, text, args, tmp_path)
+    if isinstance(expected, str):
+        with pytest.raises(DockerfileError) as caught:
+            base_images(text, args)
+        assert str(caught.value) == expected
+        assert (run.returncode, run.stdout, run.stderr) == (2, "", f"P: {expected}\n")
+    else:
+        assert base_images(text, args) == expected
+        assert (run.returncode, run.stderr) == (0, "")
+        assert run.stdout.splitlines() == expected
+
+
+def test_the_awk_program_can_be_shipped_in_single_quotes():
+    assert "'" not in BASE_IMAGES_AWK
