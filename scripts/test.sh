@@ -8,4 +8,14 @@ echo "== ruff";   ruff check . && ruff format --check .
 echo "== mypy";   mypy
 if [ -f catalog.yaml ]; then echo "== render --check"; cachebuild render --check; fi
 if [ -d tasks ]; then echo "== tekton-lint"; npx --no-install tekton-lint --max-warnings 0 'tasks/**/*.yaml'; fi
+echo "== go vet, gofmt (tools/)"
+for mod in tools/*/go.mod; do
+  dir="${mod%/go.mod}"
+  for modfile in "$dir"/go.mod "$dir"/go.min.mod; do
+    [ -f "$modfile" ] || continue
+    (cd "$dir" && CGO_ENABLED=0 go vet -modfile="${modfile##*/}" ./...)
+  done
+done
+unformatted="$(gofmt -l tools/)"
+if [ -n "$unformatted" ]; then echo "gofmt: not formatted: $unformatted" >&2; exit 1; fi
 echo "== pytest"; python3 -m pytest "$@"

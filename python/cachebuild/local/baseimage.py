@@ -1,4 +1,5 @@
-"""A base image made on this machine: Debian's static busybox on ``scratch``, pushed to a registry.
+"""A base image made on this machine: Debian's static busybox on ``scratch``, pushed to a registry
+(one platform with :func:`push`, or an index of several with :func:`push_index`).
 
 The demo and the tests run without internet, so their Dockerfile's ``FROM`` must come from here.
 The image is byte-for-byte reproducible (fixed timestamps and owners), so its digest, and with it
@@ -24,6 +25,24 @@ from cachebuild.local.distribution import Registry
 BUSYBOX = Path("/bin/busybox")
 REPOSITORY = "cachebuild/busybox"
 TAG = "1"
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+# The same image in Docker's media types (manifest, manifest list, config, layer), for tools that
+# mishandle OCI base images (kaniko v1.24.0's warmed cache: upstream issue #2423).
+MEDIA_TYPES = {
+    "oci": (
+        MANIFEST_TYPE,
+        INDEX_TYPE,
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    ),
+    "docker": (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.container.image.v1+json",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    ),
+}
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -65,13 +84,14 @@ def layer(busybox: Path = BUSYBOX) -> bytes:
     return out.getvalue()
 
 
-def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> str:
-    """Push the busybox base image to ``registry``; its reference ``HOST/REPOSITORY:TAG``."""
-    tar = layer()
+def _push_image(registry: Registry, repository: str, busybox: Path, architecture: str, media: str = "oci") -> bytes:
+    """Push the layer and config of one platform's image; its manifest (not yet pushed)."""
+    manifest_type, _, config_type, layer_type = MEDIA_TYPES[media]
+    tar = layer(busybox)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
     compressed = gzip.compress(tar, compresslevel=6, mtime=0)
     config = {
-        "architecture": _ARCH.get(platform.machine(), platform.machine()),
+        "architecture": architecture,
         "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -80,20 +100,44 @@ def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> st
     config_blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     manifest = {
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "mediaType": manifest_type,
         "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "mediaType": config_type,
             "digest": registry.push_blob(repository, config_blob),
             "size": len(config_blob),
         },
         "layers": [
             {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "mediaType": layer_type,
                 "digest": registry.push_blob(repository, compressed),
                 "size": len(compressed),
             }
         ],
     }
-    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    registry.put_manifest(repository, tag, body, manifest["mediaType"])  # type: ignore[arg-type]
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def push(registry: Registry, repository: str = REPOSITORY, tag: str = TAG) -> str:
+    """Push the busybox base image (this machine's architecture) to ``registry``; its reference ``HOST/REPOSITORY:TAG``."""
+    body = _push_image(registry, repository, BUSYBOX, _ARCH.get(platform.machine(), platform.machine()))
+    registry.put_manifest(repository, tag, body, MANIFEST_TYPE)
+    return f"{registry.host}/{repository}:{tag}"
+
+
+def push_index(
+    registry: Registry, busyboxes: dict[str, Path], repository: str = REPOSITORY, tag: str = TAG, *, media: str = "oci"
+) -> str:
+    """Push a multi-platform busybox image: one image per ``{architecture: static busybox}`` (e.g.
+    ``{"amd64": /bin/busybox, "arm64": <Debian's busybox-static:arm64>}``, the arm64 one run through
+    qemu's binfmt_misc entry to list its applets) and an index of them under ``tag``.
+    ``media``: ``oci`` (an OCI index of OCI manifests) or ``docker`` (a Docker manifest list)."""
+    manifest_type, index_type, _, _ = MEDIA_TYPES[media]
+    manifests = []
+    for architecture, busybox in sorted(busyboxes.items()):
+        body = _push_image(registry, repository, busybox, architecture, media)
+        digest = registry.put_manifest(repository, "sha256:" + hashlib.sha256(body).hexdigest(), body, manifest_type)
+        entry_platform = {"architecture": architecture, "os": "linux"}
+        manifests.append({"mediaType": manifest_type, "digest": digest, "size": len(body), "platform": entry_platform})
+    index = {"schemaVersion": 2, "mediaType": index_type, "manifests": manifests}
+    registry.put_manifest(repository, tag, json.dumps(index, sort_keys=True, separators=(",", ":")).encode(), index_type)
     return f"{registry.host}/{repository}:{tag}"

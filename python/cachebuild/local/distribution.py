@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -148,20 +151,65 @@ class Response:
     body: bytes
 
 
-class Registry:
-    """One registry host, with the credentials for it; token auth handled per repository scope."""
+def _pinned_opener(address: str | None, context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    """An opener that connects to ``address`` (an IP) whatever host a URL names, keeping the name for
+    the ``Host`` header, SNI and the certificate check; ``context`` verifies TLS (e.g. against a test CA)."""
 
-    def __init__(self, host: str, credentials: tuple[str, str] | None = None) -> None:
+    def connect_to(host: str, port: int | None, timeout: float) -> socket.socket:
+        return socket.create_connection((address or host, port or 0), timeout)
+
+    class PinnedHTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = connect_to(self.host, self.port, self.timeout)  # type: ignore[arg-type]
+
+    class PinnedHTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            sock = connect_to(self.host, self.port, self.timeout)  # type: ignore[arg-type]
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(PinnedHTTP, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(PinnedHTTPS, req, context=context)
+
+    return urllib.request.build_opener(HTTPHandler(), HTTPSHandler(context=context))
+
+
+class Registry:
+    """One registry host, with the credentials for it; token auth handled per repository scope.
+
+    ``scheme``: ``http`` or ``https`` (default: plain HTTP for loopback addresses only); ``ca_file``: a
+    CA bundle to verify the registry's certificate with (default: the system's); ``address``: an IP to
+    connect to instead of resolving the host name (as a pod's ``hostAliases`` would).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        credentials: tuple[str, str] | None = None,
+        *,
+        scheme: str | None = None,
+        ca_file: Path | None = None,
+        address: str | None = None,
+    ) -> None:
         self.host = host
         api_host = _DOCKER_HUB_API if _normal_host(host) == DOCKER_HUB else host
-        self.base = f"{'http' if is_loopback(host) else 'https'}://{api_host}"
+        self.base = f"{scheme or ('http' if is_loopback(host) else 'https')}://{api_host}"
         self.credentials = credentials
         self._tokens: dict[str, str] = {}
+        self._opener: urllib.request.OpenerDirector | None = None
+        if ca_file is not None or address is not None:
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+            self._opener = _pinned_opener(address, context)
 
     def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> Response:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 (http/https only)
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT) as reply:  # noqa: S310
+            opener = self._opener.open if self._opener is not None else urllib.request.urlopen
+            with opener(request, timeout=_TIMEOUT) as reply:
                 return Response(reply.status, {k.lower(): v for k, v in reply.headers.items()}, reply.read())
         except urllib.error.HTTPError as err:
             return Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
@@ -263,6 +311,24 @@ class Registry:
             raise LocalError(f"{self.host}/{repository}:{reference}: GET manifest answered HTTP {reply.status}")
         data: dict[str, Any] = json.loads(reply.body)
         return data
+
+    def manifest_response(self, repository: str, reference: str) -> Response:
+        """``GET`` the manifest with OCI (and Docker) Accept headers; the reply as the registry sent it."""
+        reply = self.request("GET", repository, f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if reply.status != 200:
+            raise LocalError(f"{self.host}/{repository}:{reference}: GET manifest answered HTTP {reply.status}")
+        return reply
+
+    def digest(self, repository: str, reference: str) -> str:
+        """The manifest digest as the registry computes it (``Docker-Content-Digest``)."""
+        reply = self.manifest_response(repository, reference)
+        digest = reply.headers.get("docker-content-digest", "")
+        if not digest:
+            raise LocalError(f"{self.host}/{repository}:{reference}: no Docker-Content-Digest header")
+        return digest
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        return self.request("HEAD", repository, f"blobs/{digest}").status == 200
 
     def tags(self, repository: str) -> list[str]:
         reply = self.request("GET", repository, "tags/list")
