@@ -45,6 +45,8 @@ def test_help_states_the_defaults():
         ("--docker-config-secret", "creds", "a cluster setting; the local engine reads credentials from a docker config "
          "file (--docker-config FILE)"),
         ("--builder-image", "r.io/b:1", "a cluster setting; the local engine runs this machine's buildah"),
+        ("--insecure-registry", "r.io", "a cluster setting; the local engine speaks plain HTTP to registries on 127.0.0.1 or "
+         "localhost only, TLS to any other"),
         ("--kaniko-cache-pvc", "kc", "only the kaniko engine reads it; the local engine builds with buildah"),
         ("--cache-tag", "t", "only the buildkit engine reads it; the local engine builds with buildah"),
         ("--engine", "kaniko", "the local engine always builds with buildah; --engine is for cachebuild workflow and submit"),

@@ -28,7 +28,6 @@ Every -t image is pushed; the remote layer cache is --cache-repo (default IMAGE-
 _INSTEAD = {
     "workspace_pvc": "cachebuild build PATH, or --workspace DIR",
     "docker_config_secret": "--docker-config FILE",
-    "builder_image": "",
 }
 NOT_BUILDAH = {name: engines for name, engines in ENGINE_ONLY.items() if "buildah" not in engines}
 
@@ -51,7 +50,8 @@ def unknown_flag_hint(flag: str) -> str | None:
     """Why ``flag`` is not a flag of ``cachebuild build``, and what to use."""
     for name, reason in CLUSTER_FIELDS.items():
         if flag == FIELDS[name][0]:
-            return reason + (f" ({_INSTEAD[name]})" if _INSTEAD[name] else "")
+            instead = _INSTEAD.get(name)
+            return reason + (f" ({instead})" if instead else "")
     for name, engines in NOT_BUILDAH.items():
         if flag == FIELDS[name][0]:
             return f"only the {' and '.join(engines)} engine reads it; the local engine builds with buildah"

@@ -42,7 +42,8 @@ from cachebuild.spec import BuildSpec
 
 Progress = Callable[[str], None]
 
-_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+# buildah prefixes a stage ("[2/3] ") in multi-stage builds and the platform ("[linux/arm64] ") in multi-platform ones.
+_STEP = re.compile(r"^(?:\[([a-z0-9_]+/[a-z0-9_./]+)\] )?(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
 _USING_CACHE = re.compile(r"^--> Using cache ([0-9a-f]{64})")
 _PULLED = re.compile(r"^--> Cache pulled from remote (\S+)")
 _PUSHING = re.compile(r"^--> Pushing cache (\S+)")
@@ -67,6 +68,8 @@ class Step:
     total: int
     instruction: str
     stage: str = ""
+    platform: str = ""
+    """Set in a multi-platform build: the platform this step built for."""
     cached: bool = False
     remote: bool = False
     """The layer was pulled from the cache repository (implies ``cached``)."""
@@ -76,6 +79,11 @@ class Step:
     @property
     def is_from(self) -> bool:
         return self.instruction.upper().startswith("FROM ")
+
+    @property
+    def label(self) -> str:
+        """``[2/6]``, or ``[linux/arm64 2/6]`` in a multi-platform build."""
+        return f"[{self.platform + ' ' if self.platform else ''}{self.number}/{self.total}]"
 
     @property
     def outcome(self) -> str:
@@ -106,9 +114,10 @@ class BuildResult:
         steps = self.layer_steps
         cached = sum(s.cached for s in steps)
         remote = sum(s.remote for s in steps)
+        platforms = len({s.platform for s in self.steps if s.platform})
         return (
-            f"{len(steps)} steps: {cached} from the cache ({remote} pulled from the remote cache), "
-            f"{len(steps) - cached} built; {self.seconds:.1f}s"
+            f"{len(steps)} steps{f' ({platforms} platforms)' if platforms > 1 else ''}: {cached} from the cache "
+            f"({remote} pulled from the remote cache), {len(steps) - cached} built; {self.seconds:.1f}s"
         )
 
 
@@ -143,18 +152,18 @@ class _StepParser:
         if self.steps and not self.steps[-1].seconds:
             step = self.steps[-1]
             step.seconds = time.monotonic() - self._started
-            self.progress(f"  [{step.number}/{step.total}] {step.outcome:<16} {step.seconds:5.1f}s")
+            self.progress(f"  {step.label} {step.outcome:<16} {step.seconds:5.1f}s")
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
         if m := _STEP.match(line):
             self._finish_current()
-            stage = f"stage {m[1]}/{m[2]} " if m[1] else ""
-            step = Step(number=int(m[3]), total=int(m[4]), instruction=m[5], stage=stage)
+            stage = f"stage {m[2]}/{m[3]} " if m[2] else ""
+            step = Step(number=int(m[4]), total=int(m[5]), instruction=m[6], stage=stage, platform=m[1] or "")
             self.steps.append(step)
             self._started = time.monotonic()
             shown = step.instruction if len(step.instruction) <= 90 else step.instruction[:87] + "..."
-            self.progress(f"  [{step.number}/{step.total}] {stage}{shown}")
+            self.progress(f"  {step.label} {stage}{shown}")
         elif self.steps and _PULLED.match(line):
             self.steps[-1].remote = True
         elif self.steps and _USING_CACHE.match(line):
@@ -258,6 +267,9 @@ CLUSTER_FIELDS = {
     "workspace_pvc": "a cluster setting; the local engine builds from a folder, the workspace",
     "docker_config_secret": "a cluster setting; the local engine reads credentials from a docker config file",
     "builder_image": "a cluster setting; the local engine runs this machine's buildah",
+    "registry_ca": "a cluster setting (a ConfigMap or Secret); the local engine trusts this machine's CA certificates",
+    "insecure_registries": "a cluster setting; the local engine speaks plain HTTP to registries on 127.0.0.1 or "
+    "localhost only, TLS to any other",
 }
 """The spec fields the local engine has no use for (beyond those buildah does not read), and why."""
 
@@ -285,26 +297,23 @@ _NATIVE = {"x86_64": {"amd64", "386"}, "aarch64": {"arm64"}, "ppc64le": {"ppc64l
 def check_local(spec: BuildSpec) -> None:
     """What the local engine cannot build: cluster settings, other builders' options, several or foreign platforms."""
     for name, reason in CLUSTER_FIELDS.items():
-        if getattr(spec, name) is not None:
-            raise SpecError(name, getattr(spec, name), reason)
+        value = getattr(spec, name)
+        if value not in (None, ()):
+            raise SpecError(name, list(value) if isinstance(value, tuple) else value, reason)
     spec.check_engine("buildah")
     check_platform(spec)
 
 
 def check_platform(spec: BuildSpec) -> None:
-    """One platform a build; one of another architecture needs its emulator registered (binfmt_misc, F flag)."""
-    if len(spec.platforms) > 1:
-        raise SpecError(
-            "platforms",
-            list(spec.platforms),
-            "the local engine builds one platform per run: run it once per platform (cachebuild workflow and "
-            "submit build several at once)",
-        )
-    if not spec.platforms:
-        return
-    system, arch = spec.platforms[0].split("/")[:2]
+    """Each platform of another architecture needs its emulator registered (binfmt_misc, with the F flag)."""
+    for i, value in enumerate(spec.platforms):
+        _check_one_platform(f"platforms[{i}]" if len(spec.platforms) > 1 else "platforms", value)
+
+
+def _check_one_platform(field: str, value: str) -> None:
+    system, arch = value.split("/")[:2]
     if system != "linux":
-        raise SpecError("platforms", spec.platforms[0], "the local engine builds linux images only")
+        raise SpecError(field, value, "the local engine builds linux images only")
     machine = platform.machine()
     if arch in (_NATIVE.get(machine) or {goarch for goarch, qemu in _QEMU_NAMES.items() if qemu == machine}):
         return
@@ -313,18 +322,18 @@ def check_platform(spec: BuildSpec) -> None:
         lines = entry.read_text().splitlines()
     except OSError:
         raise SpecError(
-            "platforms",
-            spec.platforms[0],
+            field,
+            value,
             f"this machine cannot run {arch} programs: no emulator is registered ({entry} is missing; "
             "apt-get install qemu-user-static)",
         ) from None
     flags = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
     if not lines or lines[0] != "enabled":
-        raise SpecError("platforms", spec.platforms[0], f"the {arch} emulator is registered but disabled ({entry})")
+        raise SpecError(field, value, f"the {arch} emulator is registered but disabled ({entry})")
     if "F" not in flags:
         raise SpecError(
-            "platforms",
-            spec.platforms[0],
+            field,
+            value,
             f"the {arch} emulator ({entry}) lacks the F flag, so RUN steps inside buildah's chroot cannot start it "
             "(Debian's qemu-user-static registers it with F)",
         )
@@ -379,6 +388,31 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
         checked.append(f"{host}/{repository}")
     progress("push access: " + ", ".join(dict.fromkeys(checked)))
     return spec, notes
+
+
+def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
+    """The pushed index must hold every platform asked for.
+
+    buildah 1.28's layer cache does not key layers by platform: when two platforms' layers are the
+    same bytes (``FROM scratch`` and a ``COPY``), the second platform reuses the first's image and
+    ``--manifest`` keeps one entry. A build that says it made two platforms must have made two.
+    """
+    ref = spec.image_refs[0]
+    host = _registry_hosts([ref])[0]
+    index = Registry(host, config.credentials(host)).manifest(_repository_path(ref), digest)
+    found = {
+        "/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant"))))
+        for m in index.get("manifests", [])
+        if "platform" in m
+    }
+    missing = [p for p in spec.platforms if p not in found]
+    if missing:
+        raise LocalError(
+            f"the index pushed to {spec.images[0]} holds {', '.join(sorted(found)) or 'no platform'}, not "
+            f"{', '.join(missing)}: buildah 1.28 gave two platforms one image because their layers were the same "
+            "bytes (its layer cache does not key layers by platform, e.g. FROM scratch and a COPY); build each "
+            "platform with --no-cache, or from a base image of that platform"
+        )
 
 
 def build(
@@ -449,6 +483,8 @@ def build(
                 progress(f"pushing {image}")
                 _push(image, push_argv, on_push_line, progress)
                 digest = digest_file.read_text().strip()
+            if len(spec.platforms) > 1:
+                check_index(spec, digest, config)
         except KeyboardInterrupt:
             raise BuildInterrupted("interrupted: buildah was stopped; the build did not complete") from None
     return BuildResult(
