@@ -461,3 +461,37 @@ def test_platforms_buildah_gives_one_image_are_not_reported_as_built(reg, tmp_pa
     fixed = cachebuild("build", str(ctx), "-t", image, "--platform", "linux/amd64,linux/arm64", "--fresh", "--no-cache")
     assert fixed.returncode == 0, fixed.stderr
     assert len(Registry(reg.address).manifest("t/same", "1")["manifests"]) == 2
+
+
+def test_a_failing_run_step_is_shown_as_failed_with_its_last_output(reg, base, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE}\nRUN echo preparing\nRUN echo first line; echo 'the last words' >&2; exit 3\nRUN echo never\n"
+    )
+    done = cachebuild("build", str(ctx), "-t", f"{reg.address}/t/fails:1", "--build-arg", f"BASE={base}", "--fresh")
+    assert done.returncode == 1
+    assert re.search(r"^  \[2/4\] built +[0-9.]+s$", done.stdout, re.M)
+    assert re.search(r"^  \[3/4\] FAILED +[0-9.]+s$", done.stdout, re.M)
+    assert "[3/4] built" not in done.stdout and "[4/4]" not in done.stdout and "pushed:" not in done.stdout
+    head, _, tail = done.stderr.partition("\n")
+    assert head == (
+        "cachebuild: error: buildah build failed in step 3/4: RUN echo first line; echo 'the last words' >&2; exit 3 "
+        "(exit 3); its last output:"
+    )
+    assert "first line\nthe last words\n" in tail
+    assert tail.rstrip().endswith("exit status 3")
+
+
+def test_a_failing_from_is_shown_as_failed_not_as_a_base_image(reg, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {reg.address}/t/no-such-base:1\nRUN true\n")
+    done = cachebuild("build", str(ctx), "-t", f"{reg.address}/t/nobase:1", "--fresh")
+    assert done.returncode == 1
+    assert re.search(r"^  \[1/2\] FAILED +[0-9.]+s$", done.stdout, re.M)
+    assert "base image" not in done.stdout
+    assert done.stderr.startswith(
+        f"cachebuild: error: buildah build failed in step 1/2: FROM {reg.address}/t/no-such-base:1 (exit 125); its last output:\n"
+    )
+    assert "manifest unknown" in done.stderr

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ _IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 _RETRYING = re.compile(r'level=warning msg="(Failed, retrying in (?:[^"\\]|\\.)*)"')
 # An HTTP answer buildah 1.28 does not retry (containers/common retries network errors, not statuses).
 _UNRETRIED_STATUS = re.compile(r"received unexpected HTTP status: (5\d\d [^\n]*)|: (toomanyrequests)\b")
+_STEP_LINES_KEPT = 40
+_FAILURE_LINES = 15
+"""How many of its last output lines a failed step shows."""
 _PUSH_RETRY_SECONDS = 2.0
 _TERMINATE_SECONDS = 10.0
 
@@ -74,7 +78,11 @@ class Step:
     remote: bool = False
     """The layer was pulled from the cache repository (implies ``cached``)."""
     exported: bool = False
+    failed: bool = False
+    """The build stopped in this step."""
     seconds: float = 0.0
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=_STEP_LINES_KEPT), repr=False)
+    """The step's last lines of buildah output."""
 
     @property
     def is_from(self) -> bool:
@@ -87,6 +95,8 @@ class Step:
 
     @property
     def outcome(self) -> str:
+        if self.failed:
+            return "FAILED"
         if self.is_from:
             return "base image"
         if self.remote:
@@ -139,6 +149,10 @@ def _repository_path(ref: ImageRef) -> str:
     return ref.path if ref.domain else (ref.path if "/" in ref.path else f"library/{ref.path}")
 
 
+def _short(instruction: str, width: int = 90) -> str:
+    return instruction if len(instruction) <= width else instruction[: width - 3] + "..."
+
+
 class _StepParser:
     """Turns buildah's output lines into :class:`Step` records, telling ``progress`` as it goes."""
 
@@ -154,16 +168,22 @@ class _StepParser:
             step.seconds = time.monotonic() - self._started
             self.progress(f"  {step.label} {step.outcome:<16} {step.seconds:5.1f}s")
 
+    @property
+    def running(self) -> Step | None:
+        """The step buildah is in (started, not finished)."""
+        return self.steps[-1] if self.steps and not self.steps[-1].seconds else None
+
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
+        if self.steps and not _STEP.match(line):
+            self.steps[-1].output.append(line)
         if m := _STEP.match(line):
             self._finish_current()
             stage = f"stage {m[2]}/{m[3]} " if m[2] else ""
             step = Step(number=int(m[4]), total=int(m[5]), instruction=m[6], stage=stage, platform=m[1] or "")
             self.steps.append(step)
             self._started = time.monotonic()
-            shown = step.instruction if len(step.instruction) <= 90 else step.instruction[:87] + "..."
-            self.progress(f"  {step.label} {stage}{shown}")
+            self.progress(f"  {step.label} {stage}{_short(step.instruction)}")
         elif self.steps and _PULLED.match(line):
             self.steps[-1].remote = True
         elif self.steps and _USING_CACHE.match(line):
@@ -173,7 +193,10 @@ class _StepParser:
         elif _IMAGE_ID.match(line):
             self.image_id = "sha256:" + line
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """The end of buildah's output; ``failed``: it exited non-zero, in the step that was running."""
+        if failed and self.running is not None:
+            self.running.failed = True
         self._finish_current()
 
 
@@ -475,9 +498,15 @@ def build(
 
         try:
             code = _run(argvs[0], on_build_line, log)
-            parser.close()
+            failed = parser.running if code != 0 else None
+            parser.close(failed=code != 0)
+            if failed is not None:
+                raise LocalError(
+                    f"buildah build failed in step {failed.label[1:-1]}: {_short(failed.instruction)} (exit {code}); "
+                    "its last output:\n" + "\n".join(list(failed.output)[-_FAILURE_LINES:])
+                )
             if code != 0:
-                raise LocalError(f"buildah build failed (exit {code}):\n" + "\n".join(log[-25:]))
+                raise LocalError(f"buildah build failed (exit {code}):\n" + "\n".join(log[-_FAILURE_LINES:]))
             digest = ""
             for image, push_argv in zip(spec.images, argvs[1:], strict=True):
                 progress(f"pushing {image}")
