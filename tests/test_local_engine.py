@@ -97,6 +97,7 @@ def test_cold_build_builds_every_step_and_exports_the_cache(cold, reg):
     _, image, done = cold
     assert steps(done.stdout) == {1: "base image", 2: "built", 3: "built", 4: "built", 5: "built", 6: "built"}
     assert "summary: 5 steps: 0 from the cache (0 pulled from the remote cache), 5 built;" in done.stdout
+    assert "\x1b" not in done.stdout and "\r" not in done.stdout  # not a terminal: plain lines
     assert len(Registry(reg.address).tags("t/app/cache")) == 5  # one cache image per step, keyed by content
 
 
@@ -495,3 +496,58 @@ def test_a_failing_from_is_shown_as_failed_not_as_a_base_image(reg, tmp_path):
         f"cachebuild: error: buildah build failed in step 1/2: FROM {reg.address}/t/no-such-base:1 (exit 125); its last output:\n"
     )
     assert "manifest unknown" in done.stderr
+
+
+def test_on_a_terminal_the_running_step_shows_a_live_timer_and_its_last_line(reg, base, tmp_path):
+    import os
+    import pty
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text('ARG BASE\nFROM ${BASE}\nRUN for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 0.5; done\n')
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "cachebuild", "build", str(ctx), "-t", f"{reg.address}/t/live:1", "--build-arg",
+            f"BASE={base}", "--fresh"]  # fmt: skip
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    shown = re.findall(r"\r\x1b\[2K {4} *([0-9]+\.[0-9])s  (tick \d)", text)
+    assert len(shown) >= 5, text
+    seconds = [float(t) for t, _ in shown]
+    assert seconds == sorted(seconds) and seconds[-1] >= 2.0  # a timer that runs
+    assert {"tick 2", "tick 5"} <= {line for _, line in shown}  # the step's last output line, as it changes
+    assert re.search(r"\x1b\[2K\s*\[2/2\] built +[0-9.]+s", text)  # the status is cleared for the step's result
+
+
+def test_in_a_log_a_long_step_is_told_in_plain_lines():
+    import io
+
+    from cachebuild.commands.steps import StepDisplay
+    from cachebuild.local.engine import Step
+
+    out = io.StringIO()
+    step = Step(number=3, total=6, instruction="RUN make")
+    with StepDisplay(out, live=False, every=1.0, tick=0.05) as display:
+        display.line("  [3/6] RUN make")
+        display.activity(step, None)
+        display.activity(step, "compiling module 7")
+        time.sleep(2.3)
+        step.seconds = 2.3
+        display.line("  [3/6] built              2.3s")
+    assert out.getvalue() == (
+        "  [3/6] RUN make\n"
+        "  [3/6] still running, 1s: compiling module 7\n"
+        "  [3/6] still running, 2s: compiling module 7\n"
+        "  [3/6] built              2.3s\n"
+    )

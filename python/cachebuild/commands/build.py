@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from cachebuild.commands.spec_args import FIELDS, add_spec_arguments, specs_from_args, translate
+from cachebuild.commands.steps import StepDisplay
 from cachebuild.errors import SpecError
 from cachebuild.local.engine import CLUSTER_FIELDS
 from cachebuild.spec import ENGINE_ONLY
@@ -71,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the local registry first (on the 127.0.0.1 port the --image names) unless it runs",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="also show buildah's own output")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show buildah's whole output (default: on a terminal, the running step's timer and last line)",
+    )
     add_spec_arguments(parser, omit=[*CLUSTER_FIELDS, *NOT_BUILDAH])
 
 
@@ -174,15 +180,17 @@ def run(args: argparse.Namespace) -> int:
             elif running.address != ref.domain.replace("localhost", "127.0.0.1"):
                 print(f"registry: note: the running registry is on {running.address}, not {ref.domain}", file=sys.stderr)
         for spec in specs:
-            print(f"build: {', '.join(spec.images)} (context {spec.context}, {spec.dockerfile})")
-            result = engine.build(
-                spec,
-                workspace=args.workspace,
-                docker_config=docker_config,
-                fresh=args.fresh,
-                progress=lambda text: print(text, flush=True),
-                verbose=args.verbose,
-            )
+            print(f"build: {', '.join(spec.images)} (context {spec.context}, {spec.dockerfile})", flush=True)
+            with StepDisplay(sys.stdout) as display:
+                result = engine.build(
+                    spec,
+                    workspace=args.workspace,
+                    docker_config=docker_config,
+                    fresh=args.fresh,
+                    progress=display.line,
+                    verbose=args.verbose,
+                    activity=display.activity,
+                )
             for note in result.notes:
                 print(f"note: {note}")
             print(f"image id: {result.image_id}")

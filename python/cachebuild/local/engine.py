@@ -42,6 +42,8 @@ from cachebuild.refs import ImageRef, parse_repository
 from cachebuild.spec import BuildSpec
 
 Progress = Callable[[str], None]
+Activity = Callable[["Step", "str | None"], None]
+"""A step started (``None``), or it printed a line: for a live display of the running step."""
 
 # buildah prefixes a stage ("[2/3] ") in multi-stage builds and the platform ("[linux/arm64] ") in multi-platform ones.
 _STEP = re.compile(r"^(?:\[([a-z0-9_]+/[a-z0-9_./]+)\] )?(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
@@ -446,8 +448,12 @@ def build(
     fresh: bool = False,
     progress: Progress = print,
     verbose: bool = False,
+    activity: Activity | None = None,
 ) -> BuildResult:
     """Build and push ``spec`` with buildah; the digest and what the cache did per step.
+
+    ``progress`` gets the report's lines; ``activity``, unless ``verbose``, is told when a step starts
+    (``line`` ``None``) and of each line of buildah output while it runs (a live display of the step).
 
     Raises :class:`SpecError` (context or Dockerfile missing), :class:`LocalError` (registry access,
     a failed build or push, with buildah's last lines) or :class:`BuildInterrupted`.
@@ -493,8 +499,12 @@ def build(
                 progress(f"  retrying: {notice}")
 
         def on_build_line(line: str) -> None:
+            before = parser.running
             parser.feed(line)
             on_push_line(line)
+            running = parser.running
+            if activity is not None and not verbose and running is not None:
+                activity(running, None if running is not before else line.rstrip("\n"))
 
         try:
             code = _run(argvs[0], on_build_line, log)
