@@ -551,3 +551,22 @@ def test_in_a_log_a_long_step_is_told_in_plain_lines():
         "  [3/6] still running, 2s: compiling module 7\n"
         "  [3/6] built              2.3s\n"
     )
+
+
+def test_an_arg_after_from_is_warned_about_with_its_line(reg, base, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\n# the version\nARG VERSION=1\nRUN echo $VERSION > /v\n")
+    image = f"{reg.address}/t/argafter"
+    warning = (
+        "Dockerfile line 4: ARG VERSION=1: an ARG after FROM gets a new cache key on every build with buildah 1.28, so "
+        "every later step of its stage misses the remote cache; declare it before the first FROM if only FROM lines use it"
+    )
+    runs = [cachebuild("build", str(ctx), "-t", f"{image}:{n}", "--build-arg", f"BASE={base}", "--fresh") for n in (1, 2)]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+        assert f"warning: {warning}\n" in done.stdout and f"note: {warning}\n" in done.stdout
+    outcomes = re.findall(r"^  \[(\d)/3\] (base image|built|cached \(remote\)|cached \(local\))", runs[1].stdout, re.M)
+    assert outcomes == [("1", "base image"), ("2", "built"), ("3", "built")]  # what it warns of: the remote cache missed
+    quiet = cachebuild("build", str(ctx), "-t", f"{image}:3", "--build-arg", f"BASE={base}", "--fresh", "--no-remote-cache")
+    assert quiet.returncode == 0 and "warning:" not in quiet.stdout  # no remote cache to miss

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachebuild.builders import buildah
+from cachebuild.dockerfile import args_in_stages
 from cachebuild.errors import SpecError
 from cachebuild.local import LocalError, cache_dir
 from cachebuild.local.distribution import DockerConfig, Registry, RegistryUnreachable, is_loopback
@@ -415,6 +416,16 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
     return spec, notes
 
 
+def cache_warnings(dockerfile: Path) -> list[str]:
+    """What in the Dockerfile makes buildah 1.28 miss the remote cache: an ``ARG`` inside a stage."""
+    return [
+        f"{dockerfile.name} line {number}: {_short(instruction, 60)}: an ARG after FROM gets a new cache key on every "
+        "build with buildah 1.28, so every later step of its stage misses the remote cache; declare it before the "
+        "first FROM if only FROM lines use it"
+        for number, instruction in args_in_stages(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    ]
+
+
 def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
     """The pushed index must hold every platform asked for.
 
@@ -466,6 +477,10 @@ def build(
         raise LocalError("buildah is not installed (apt-get install buildah; see scripts/setup.sh)")
     config = DockerConfig.load(docker_config)
     spec, notes = preflight(spec, config, progress)
+    if spec.cache and not spec.no_cache and spec.git is None:
+        for warning in cache_warnings(check_context(spec, workspace) / spec.dockerfile):
+            progress(f"warning: {warning}")
+            notes.append(warning)
     hosts = _registry_hosts(spec.image_refs) + (
         _registry_hosts([parse_repository("cache_repo", spec.effective_cache_repo)]) if spec.cache else []
     )
