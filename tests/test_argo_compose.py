@@ -148,3 +148,36 @@ def test_workflow_errors_name_the_spec_and_field():
 
 def test_every_template_is_exported_and_named_by_major_version():
     assert [t.name for t in TEMPLATES] == ["buildkit-build-v1", "kaniko-warm-v1", "kaniko-build-v1", "buildah-build-v1"]
+
+
+def test_several_builds_in_one_dag_get_names_of_their_own():
+    a = BuildSpec("registry.example.com/team/a:1", context="a", workspace_pvc="src")
+    b = BuildSpec("registry.example.com/team/b:1", context="b", workspace_pvc="src")
+    with Workflow(generate_name="mine-", entrypoint="main") as w, DAG(name="main"):
+        argo.buildkit_build(a)
+        argo.buildkit_build(b)
+        argo.buildkit_build(b, name="mine")
+        argo.buildkit_build(a)
+        warm_a = argo.kaniko_warm(BuildSpec(a.image, workspace_pvc="src", warm_images=["docker.io/library/alpine:3.20"]))
+        warm_b = argo.kaniko_warm(BuildSpec(b.image, workspace_pvc="src", warm_images=["docker.io/library/alpine:3.20"]))
+        warm_a >> argo.kaniko_build(a)
+        warm_b >> argo.kaniko_build(b)
+    manifest = w.to_dict()
+    validate(manifest)
+    names = [t["name"] for t in manifest["spec"]["templates"][0]["dag"]["tasks"]]
+    assert names == ["buildkit-build", "buildkit-build-2", "mine", "buildkit-build-3", "kaniko-warm", "kaniko-warm-2",
+                     "kaniko-build", "kaniko-build-2"]  # fmt: skip
+    with Workflow(generate_name="mine-", entrypoint="main") as w, Steps(name="main"):
+        argo.buildah_build(a)
+        argo.buildah_build(b)
+    assert [s[0]["name"] for s in w.to_dict()["spec"]["templates"][0]["steps"]] == ["buildah-build", "buildah-build-2"]
+
+
+@pytest.mark.parametrize("helper", ["buildkit_build", "kaniko_warm", "kaniko_build", "buildah_build"])
+def test_a_reference_instead_of_a_spec_is_a_clear_type_error(helper):
+    with pytest.raises(TypeError) as caught:
+        getattr(argo, helper)("r.io/a:1")
+    assert str(caught.value) == (
+        f"argo.{helper}() takes a BuildSpec, or its fields as keywords (images=[...], context=...); got str 'r.io/a:1': "
+        f"write argo.{helper}(BuildSpec('r.io/a:1', ...)) or argo.{helper}(images=['r.io/a:1'], ...)"
+    )

@@ -312,7 +312,11 @@ def readme() -> str:
         "## From Python (Hera)",
         "",
         "`argo.buildkit_build`, `argo.kaniko_warm`, `argo.kaniko_build` and `argo.buildah_build` take a `BuildSpec` "
-        "(or its fields as keyword arguments) and return a Hera Task inside a `DAG` (a Step inside `Steps`):",
+        "(or its fields as keyword arguments) and return a Hera Task inside a `DAG` (a Step inside `Steps`). Each "
+        "is named after its template, `buildkit-build`, and a second one in the same DAG `buildkit-build-2` (and so "
+        "on) unless `name=` names it. A spec whose context is a path needs `workspace_pvc`; one with a git context "
+        "and none gets an empty `workspace` claim added to the Workflow (a kaniko build without `kaniko_cache_pvc` a "
+        "`kaniko-cache` claim):",
         "",
         *fenced("python", HERA_EXAMPLE),
         "",
