@@ -570,3 +570,39 @@ def test_an_arg_after_from_is_warned_about_with_its_line(reg, base, tmp_path):
     assert outcomes == [("1", "base image"), ("2", "built"), ("3", "built")]  # what it warns of: the remote cache missed
     quiet = cachebuild("build", str(ctx), "-t", f"{image}:3", "--build-arg", f"BASE={base}", "--fresh", "--no-remote-cache")
     assert quiet.returncode == 0 and "warning:" not in quiet.stdout  # no remote cache to miss
+
+
+def _non_loopback_address() -> str:
+    """An IPv4 address of this machine that is not 127.x (a registry there is spoken to over TLS)."""
+    import socket
+
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    found = [a for a in out if a.count(".") == 3 and not a.startswith("127.")]
+    if not found:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("192.0.2.1", 9))  # no packet is sent: it picks the interface a route would use
+            found = [sock.getsockname()[0]]
+    assert not found[0].startswith("127."), "this machine has no IPv4 address besides 127.x"
+    return found[0]
+
+
+def test_a_plain_http_registry_at_a_tls_address_is_said_to_be_one(tmp_path):
+    import http.server
+    import threading
+
+    address = _non_loopback_address()
+    server = http.server.ThreadingHTTPServer((address, 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"{address}:{server.server_address[1]}"
+    try:
+        ws = workspace(tmp_path)
+        done = cachebuild("build", str(ws), "-t", f"{host}/t/app:1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"cachebuild: error: TLS with the registry {host} failed (WRONG_VERSION_NUMBER): it does not speak TLS: a "
+        "plain-HTTP registry (spoken to over plain HTTP only on 127.0.0.1 or localhost)\n"
+    )
+    assert "does not answer" not in done.stdout + done.stderr and "WITHOUT the remote cache" not in done.stdout
