@@ -606,3 +606,27 @@ def test_a_plain_http_registry_at_a_tls_address_is_said_to_be_one(tmp_path):
         "plain-HTTP registry (spoken to over plain HTTP only on 127.0.0.1 or localhost)\n"
     )
     assert "does not answer" not in done.stdout + done.stderr and "WITHOUT the remote cache" not in done.stdout
+
+
+def test_the_readme_local_engine_example_runs_as_written(env, tmp_path):
+    """README.md's commands, on a port of the tests' range instead of 5000 (the same code path)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## The local engine: build on this machine", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #")[0].strip() for line in section.splitlines() if line.startswith("cachebuild ")]
+    assert [c.split()[1] for c in commands] == ["registry", "registry", "build"]
+    port = next(p for p in range(47800, 47900) if registry.port_is_free(p))
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    (tmp_path / "examples" / "deps.txt").write_text("libreadme 3\n")
+    try:
+        for command in commands:
+            argv = command.replace("127.0.0.1:5000", f"127.0.0.1:{port}").split()[1:]
+            if argv == ["registry", "start"]:
+                argv += ["--port", str(port)]
+            done = subprocess.run([sys.executable, "-m", "cachebuild", *argv], capture_output=True, text=True, cwd=tmp_path,
+                                  timeout=240)  # fmt: skip
+            assert done.returncode == 0, f"{command}\n{done.stderr}"
+        assert done.stdout.startswith(f"build: 127.0.0.1:{port}/team/app:1 (context ., Dockerfile)\n")
+        assert f"  [1/6] FROM 127.0.0.1:{port}/cachebuild/busybox:1\n" in done.stdout
+        assert re.search(rf"^pushed: 127\.0\.0\.1:{port}/team/app:1@sha256:[0-9a-f]{{64}}$", done.stdout, re.M)
+    finally:
+        registry.stop()

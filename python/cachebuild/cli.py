@@ -4,7 +4,9 @@ Each subcommand lives in :mod:`cachebuild.commands` as a module with ``add_argum
 and ``run(args) -> int``, imported only when that subcommand runs, so ``cachebuild --help``
 answers without importing hera or kubernetes.
 
-Exit codes: 0 success, 1 failure (a failed build, a drift found), 2 bad input, 3 timeout.
+Exit codes: 0 success, 1 failure (a failed build, a drift found, a control plane that refused or cannot
+be reached), 2 bad input (a bad value, a flag the command or engine does not take), 3 timeout.
+Command-line errors are one line naming the flag, never a usage dump (``--help`` shows the flags).
 """
 
 from __future__ import annotations
