@@ -40,7 +40,9 @@ def main() -> int:
                         "".join(f"- image: registry.example.com/team/app-{i}:1.0\n  context: app-{i}\n" for i in range(n))
                     )
                     print(f"  {engine} {mode} {n} images…", end="\r", file=sys.stderr, flush=True)
-                    out = cachebuild("workflow", "--on", "argo", "--engine", engine, mode, "--specs", str(specs)).stdout
+                    out = cachebuild(
+                        "workflow", "--on", "argo", "--engine", engine, mode, "--specs", str(specs), "--workspace-pvc", "source"
+                    ).stdout
                     sizes.append(len(out.encode()))
                 per_image = (sizes[-1] - sizes[0]) / (COUNTS[-1] - COUNTS[0])
                 print(f"{engine:<9} {mode[2:]:<7} " + " ".join(f"{s:>11,}" for s in sizes) + f"   {per_image:,.0f} B")
@@ -60,7 +62,7 @@ def main() -> int:
         for _ in range(3):
             shutil.rmtree(copy / "workflows", ignore_errors=True)
             started = time.monotonic()
-            cachebuild("render", "--root", str(copy))
+            cachebuild("render", "--output", str(copy))
             timings.append(time.monotonic() - started)
         print(f"cachebuild render (whole catalog, fresh process): best {min(timings):.2f}s of {len(timings)}")
     return 0

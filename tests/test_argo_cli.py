@@ -1,8 +1,4 @@
-"""``cachebuild workflow --on argo``: the Argo options and manifest, driven through a real argparse parser.
-
-(The full ``cachebuild workflow`` command also needs the Tekton backend; here the parser is built
-from the shared spec flags, the workflow command's own flags and the Argo group.)
-"""
+"""``cachebuild workflow --on argo``: the Argo options and manifest, driven through the command's real parser."""
 
 import argparse
 import textwrap
@@ -10,8 +6,9 @@ import textwrap
 import pytest
 
 from cachebuild import SpecError
-from cachebuild.argo import cli, compose
-from cachebuild.commands.spec_args import add_spec_arguments, specs_from_args
+from cachebuild.argo import compose
+from cachebuild.commands import workflow as workflow_command
+from cachebuild.commands.spec_args import specs_from_args
 from support.argo import task_calls
 from support.schemas import validate
 
@@ -20,16 +17,9 @@ IMG = "registry.example.com/team/app:1.0"
 
 def manifest(*argv):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", choices=("buildkit", "kaniko", "buildah"), default="buildkit")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--ref", dest="inline", action="store_false")
-    mode.add_argument("--inline", dest="inline", action="store_true")
-    parser.set_defaults(inline=False)
-    parser.add_argument("--namespace")
-    cli.add_arguments(parser.add_argument_group("argo"))
-    add_spec_arguments(parser)
+    workflow_command.add_arguments(parser)
     args = parser.parse_args(list(argv))
-    return cli.manifest(args, specs_from_args(args))
+    return workflow_command.argo_manifest(args, specs_from_args(args))
 
 
 def params(call):
@@ -111,12 +101,12 @@ def test_specs_file_builds_many_images_in_one_workflow_with_flag_defaults(tmp_pa
 
 
 def test_many_images_cost_only_their_arguments(tmp_path):
-    from cachebuild.catalog import dump_yaml
+    from cachebuild.yamltext import dump_yaml
 
     def size(n):
         specs = tmp_path / f"{n}.yaml"
         specs.write_text("".join(f"- image: registry.example.com/team/app{i}:1.0\n" for i in range(n)))
-        return len(dump_yaml(manifest("--specs", str(specs), "--inline"), header=False))
+        return len(dump_yaml(manifest("--specs", str(specs), "--inline", "--workspace-pvc", "src"), header=False))
 
     one, hundred = size(1), size(100)
     per_image = (hundred - one) / 99
@@ -127,16 +117,18 @@ def test_many_images_cost_only_their_arguments(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--engine", "kaniko", "--image", IMG, "--platform", "linux/amd64", "--platform", "linux/arm64"],
+        (["--engine", "kaniko", "--image", IMG, "--platform", "linux/amd64", "--platform", "linux/arm64", "--workspace-pvc", "s"],
          "--platform: kaniko builds one platform per run"),
-        (["--engine", "buildah", "--image", IMG, "--warm-image", "docker.io/library/a:1"],
+        (["--engine", "buildah", "--image", IMG, "--warm-image", "docker.io/library/a:1", "--workspace-pvc", "s"],
          "--warm-image: only the kaniko engine has a warmer"),
         (["--engine", "kaniko", "--image", IMG, "--context", "https://github.com/o/r.git#main", "--warm-image", "x y"],
          "--warm-image[0]:"),
-        (["--image", IMG, "--workspace-size", "big"],
+        (["--image", IMG, "--workspace-size", "big", "--context", "https://github.com/o/r.git#main"],
          "--workspace-size: must be a Kubernetes quantity such as 1Gi or 500Mi (got 'big')"),
-        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB"],
+        (["--engine", "kaniko", "--image", IMG, "--kaniko-cache-size", "5 GB", "--workspace-pvc", "s"],
          "--kaniko-cache-size: must be a Kubernetes quantity"),
+        (["--image", IMG, "--context", "app"],
+         "--workspace-pvc: the context 'app' is a path in the workspace: name the PersistentVolumeClaim that holds it"),
     ],
 )  # fmt: skip
 def test_invalid_flags_name_the_flag(argv, message):
@@ -151,10 +143,10 @@ def test_invalid_specs_item_names_the_item_and_key(tmp_path):
         "- image: registry.example.com/a:1\n- image: registry.example.com/b:1\n  platforms: [linux/amd64, linux/arm64]\n"
     )
     with pytest.raises(SpecError) as err:
-        manifest("--engine", "kaniko", "--specs", str(specs))
+        manifest("--engine", "kaniko", "--specs", str(specs), "--workspace-pvc", "src")
     assert str(err.value) == "specs[1].platforms: kaniko builds one platform per run (got ['linux/amd64', 'linux/arm64'])"
 
 
 def test_cli_defaults_agree_with_the_library():
-    assert cli.DEFAULT_WORKSPACE_SIZE == compose.DEFAULT_WORKSPACE_SIZE
-    assert cli.DEFAULT_KANIKO_CACHE_SIZE == compose.DEFAULT_KANIKO_CACHE_SIZE
+    assert workflow_command.DEFAULT_WORKSPACE_SIZE == compose.DEFAULT_WORKSPACE_SIZE
+    assert workflow_command.DEFAULT_KANIKO_CACHE_SIZE == compose.DEFAULT_KANIKO_CACHE_SIZE

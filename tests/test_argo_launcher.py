@@ -5,6 +5,8 @@ arguments (else the input defaults) as the Argo controller does; the launcher th
 dash and busybox sh with recording programs, and its argv must equal the builder functions'.
 """
 
+import dataclasses
+
 import pytest
 from hera.workflows import DAG, Workflow
 
@@ -12,21 +14,31 @@ from cachebuild import BuildSpec, argo
 from cachebuild.argo import templates
 from cachebuild.builders import WORKSPACE, argv, buildah, buildkit, kaniko
 from cachebuild.builders.kaniko import SCRATCH_DIR
+from cachebuild.spec import ENGINE_ONLY
 from support.argo import container_env, inputs, task_calls
 from support.launcher import SHELLS, normalise, run_launcher
 
 IMG = "registry.example.com/team/app:1.0"
 HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "a; touch PWNED", "x y", "'q' \"dq\"", "-dash", "*", "$HOME", "a\\b", "#hash"]
 SPECS = [
-    BuildSpec(IMG),
+    BuildSpec(IMG, workspace_pvc="src"),
+    BuildSpec(IMG, workspace_pvc="src", no_cache=True),
     BuildSpec([IMG, "registry.example.com/team/app:latest"], context="dir with spaces/app", dockerfile="d f/Dockerfile",
-              cache=False, target="prod", labels={"k": "v"}, builder_image="registry.example.com/mirror/builder:1"),
+              cache=False, target="prod", labels={"k": "v"}, builder_image="registry.example.com/mirror/builder:1",
+              workspace_pvc="src"),
     BuildSpec(IMG, cache_ttl="24h", platforms=["linux/arm64"], build_args={f"V{i}": v for i, v in enumerate(HOSTILE)},
               extra_args=HOSTILE, labels={"hostile": HOSTILE[0]}, cache_repo="registry.example.com/c", cache_tag="t1",
               cache_mode="min", docker_config_secret="creds", workspace_pvc="src"),
     BuildSpec(IMG, context="https://github.com/org/repo.git#main:services/api"),
     BuildSpec(IMG, context="https://github.com/org/repo.git#" + "f" * 40),
 ]  # fmt: skip
+
+
+def for_engine(spec, engine):
+    """``spec`` without the fields ``engine`` does not read (it refuses them)."""
+    unset = {f.name: f.default for f in dataclasses.fields(BuildSpec) if f.init}
+    return dataclasses.replace(spec, **{name: unset[name] for name, engines in ENGINE_ONLY.items() if engine not in engines})
+
 
 CASES = [
     ("buildkit", templates.BUILDKIT_BUILD, buildkit.build_argv),
@@ -69,6 +81,7 @@ def template_program(template):
 @pytest.mark.parametrize("spec", SPECS, ids=[f"spec{i}" for i in range(len(SPECS))])
 @pytest.mark.parametrize(("engine", "t", "expected_argv"), CASES, ids=[c[0] for c in CASES])
 def test_template_called_for_a_spec_runs_the_builders_argv(tmp_path, shell, spec, engine, t, expected_argv):
+    spec = for_engine(spec, engine)
     workflow = argo.workflow(spec, engine, inline=True).to_dict()
     (template,) = [x for x in workflow["spec"]["templates"] if x["name"] == t.name]
     (call,) = task_calls(workflow)
@@ -83,10 +96,12 @@ def test_template_called_for_a_spec_runs_the_builders_argv(tmp_path, shell, spec
 @pytest.mark.parametrize(
     "spec",
     [
-        BuildSpec(IMG, warm_images=["docker.io/library/alpine:3.20", "docker.io/library/golang:1.23"], extra_args=["--x"]),
-        BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, cache_ttl="1h", warm_images=["docker.io/library/a:1"]),
+        BuildSpec(IMG, warm_images=["docker.io/library/alpine:3.20", "docker.io/library/golang:1.23"], extra_args=["--x"],
+                  workspace_pvc="src"),
+        BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, cache_ttl="1h", warm_images=["docker.io/library/a:1"],
+                  workspace_pvc="src"),
     ],
-)
+)  # fmt: skip
 def test_kaniko_warm_task_runs_the_warmer_argv(tmp_path, spec):
     workflow = argo.workflow(spec, "kaniko", inline=True).to_dict()
     (template,) = [x for x in workflow["spec"]["templates"] if x["name"] == "kaniko-warm-v1"]
@@ -97,7 +112,7 @@ def test_kaniko_warm_task_runs_the_warmer_argv(tmp_path, spec):
 
 
 def test_warm_without_images_reads_the_workspace_dockerfile(tmp_path):
-    spec = BuildSpec(IMG, context="app", build_args={"BASE": "alpine"})
+    spec = BuildSpec(IMG, context="app", build_args={"BASE": "alpine"}, workspace_pvc="src")
     with Workflow(generate_name="w-", entrypoint="main") as w, DAG(name="main"):
         argo.kaniko_warm(spec, inline=True)
     workflow = w.to_dict()
@@ -107,7 +122,7 @@ def test_warm_without_images_reads_the_workspace_dockerfile(tmp_path):
 
 
 def test_buildkit_results_are_written_where_the_outputs_read(tmp_path):
-    spec = BuildSpec([IMG, "registry.example.com/team/app:2"])
+    spec = BuildSpec([IMG, "registry.example.com/team/app:2"], workspace_pvc="src")
     workflow = argo.workflow(spec, "buildkit", inline=True).to_dict()
     (template,) = [x for x in workflow["spec"]["templates"] if x["name"] == "buildkit-build-v1"]
     _run(tmp_path, "dash", template, task_calls(workflow)[0])

@@ -314,6 +314,43 @@ BUILDAH_CASES = {
 }
 
 
+# --no-cache: no layer cache is used; BuildKit and buildah still export new layers to the remote cache, kaniko cannot.
+BUILDKIT_CASES["--no-cache: nothing from a cache, the remote cache still written"] = (
+    BuildSpec(IMG, no_cache=True),
+    [
+        *BUILDKIT_HEAD,
+        "--local",
+        f"context={WS}/.",
+        "--local",
+        f"dockerfile={WS}/.",
+        "--opt",
+        "filename=Dockerfile",
+        "--output",
+        f'type=image,"name={IMG}",push=true',
+        "--export-cache",
+        "type=registry,ref=registry.example.com/team/app/cache:buildcache,mode=max,ignore-error=true",
+        "--import-cache",
+        "type=registry,ref=registry.example.com/team/app/cache:buildcache",
+        "--no-cache",
+        "--metadata-file",
+        "/tmp/cachebuild/metadata.json",
+    ],
+)
+KANIKO_CASES["--no-cache: no cache at all"] = (
+    BuildSpec(IMG, no_cache=True, cache_repo=CACHE),
+    ["/kaniko/executor", f"--context=dir://{WS}/.", f"--dockerfile={WS}/./Dockerfile", f"--destination={IMG}", "--cache=false",
+     *KANIKO_OUT],
+)  # fmt: skip
+BUILDAH_CASES["--no-cache: nothing from a cache, the remote cache still written"] = (
+    BuildSpec(IMG, no_cache=True, cache=True),
+    [
+        [*BUILDAH_BUILD[:4], "--no-cache", *BUILDAH_BUILD[4:], "--cache-from=registry.example.com/team/app/cache",
+         "--cache-to=registry.example.com/team/app/cache", f"--file={WS}/./Dockerfile", f"--tag={IMG}", *BUILDAH_AUTH, f"{WS}/."],
+        push(IMG),
+    ],
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(("spec", "expected"), BUILDKIT_CASES.values(), ids=BUILDKIT_CASES.keys())
 def test_buildkit_argv(spec, expected):
     assert buildkit.build_argv(spec) == expected

@@ -68,10 +68,17 @@ def test_spec_flags_make_one_spec():
         context="app",
         build_args={"A": "x y"},
         platforms=["linux/amd64"],
-        cache=False,
+        no_cache=True,
         extra_args=["--jobs=2"],
         cache_mode="min",
     )
+
+
+def test_no_remote_cache_turns_the_remote_cache_off():
+    (spec,) = parse("--image", "r.example.com/a:1", "--no-remote-cache")
+    assert (spec.cache, spec.no_cache) == (False, False)
+    with pytest.raises(SpecError, match=r"^--cache-repo: is for the remote cache, which is off"):
+        parse("--image", "r.example.com/a:1", "--no-remote-cache", "--cache-repo", "r.example.com/c")
 
 
 @pytest.mark.parametrize(
@@ -80,7 +87,8 @@ def test_spec_flags_make_one_spec():
         (["--image", "R.example.com/A"], "--image[0]"),
         (["--image", "r.example.com/a", "--cache-repo", "r.example.com/c:tag"], "--cache-repo"),
         (["--image", "r.example.com/a", "--build-arg", "1=x"], "--build-arg['1']"),
-        (["--image", "r.example.com/a", "--build-arg", "novalue"], "--build-arg[0]"),
+        (["--image", "r.example.com/a", "--build-arg", "NOT_IN_THE_ENVIRONMENT"], "--build-arg"),
+        (["--image", "r.example.com/a", "--build-arg", "=x"], "--build-arg['']"),
         (["--image", "r.example.com/a", "--context", "../x"], "--context"),
         ([], "--image"),
     ],

@@ -70,3 +70,20 @@ def test_python_and_awk_find_the_same_base_images(tmp_path, awk, text, args, exp
 
 def test_the_awk_program_can_be_shipped_in_single_quotes():
     assert "'" not in BASE_IMAGES_AWK
+
+
+def test_args_in_stages_names_each_arg_after_a_from_by_its_line():
+    from cachebuild.dockerfile import args_in_stages
+
+    text = (
+        "# syntax=docker/dockerfile:1\n"
+        "ARG BASE=alpine\n"
+        "FROM ${BASE} AS build\n"
+        "ARG GO_VERSION \\\n"
+        "    CGO=0\n"
+        "RUN make\n"
+        "FROM scratch\n"
+        "  arg TARGETARCH\n"
+    )
+    assert args_in_stages(text) == [(4, "ARG GO_VERSION      CGO=0"), (8, "arg TARGETARCH")]
+    assert args_in_stages("ARG BASE\nFROM ${BASE}\nRUN true\n") == []

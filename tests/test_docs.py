@@ -37,7 +37,8 @@ def blocks(text: str, language: str) -> list[str]:
 def check_yaml_example(doc: Any) -> None:
     """A manifest validates strictly; a list is a ``--specs`` file whose specs make a valid Workflow."""
     if isinstance(doc, list):
-        specs = [spec_from_mapping(item, {}, f"specs[{i}]") for i, item in enumerate(doc)]
+        # the documented commands give the workspace with --workspace-pvc app-source
+        specs = [spec_from_mapping(item, {"workspace_pvc": "app-source"}, f"specs[{i}]") for i, item in enumerate(doc)]
         validate(workflow(specs, "buildkit").to_dict())
         return
     validate(doc)
@@ -160,3 +161,32 @@ def test_top_readme_sections_and_examples():
     assert "--tekton-git-url" in TOP_README and "your clone or fork of cachebuild" in TOP_README
     for link in re.findall(r"\]\(((?:tasks|workflows)/[^)]+)\)", TOP_README):
         assert (ROOT / link).is_file(), link
+
+
+def sh_commands(text: str, program: str) -> list[str]:
+    """Each ``program …`` command of the ``sh`` blocks, continuation lines joined, without its pipe."""
+    commands = []
+    for block in blocks(text, "sh"):
+        for command in block.replace("\\\n", " ").splitlines():
+            command = command.split(" | ")[0].split("  #")[0].strip()
+            if command.startswith(program + " "):
+                commands.append(command)
+    return commands
+
+
+@pytest.mark.parametrize("where", ["README.md", "workflows/README.md"])
+def test_documented_workflow_commands_print_valid_objects(where, tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    text = TOP_README if where == "README.md" else ARGO_README
+    (specs_file,) = [b for b in blocks(text, "yaml") if b.startswith("- image:")]
+    (tmp_path / "builds.yaml").write_text(specs_file)
+    commands = sh_commands(text, "cachebuild workflow")
+    assert len(commands) >= 2
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        done = subprocess.run([sys.executable, "-m", "cachebuild", *argv], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+        validate(yaml.safe_load(done.stdout))

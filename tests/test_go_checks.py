@@ -281,7 +281,7 @@ def argo_workflows(tmp: Path) -> dict[str, Path]:
     out = {}
     for engine in ENGINES:
         for mode in ("--ref", "--inline"):
-            for scope in ([], ["--cluster-scope"]):
+            for scope in ([], ["--cluster-scope"]) if mode == "--ref" else ([],):  # --inline references no template
                 name = f"{engine}{mode}{'-cluster' if scope else ''}"
                 out[name] = cachebuild_workflow(
                     tmp,
@@ -295,6 +295,8 @@ def argo_workflows(tmp: Path) -> dict[str, Path]:
                     IMG,
                     "--context",
                     "app",
+                    "--workspace-pvc",
+                    "app-source",
                     "--docker-config-secret",
                     "registry-credentials",
                     name=f"{name}.yaml",
@@ -305,7 +307,16 @@ def argo_workflows(tmp: Path) -> dict[str, Path]:
     )
     for engine in ENGINES:
         out[f"{engine}-specs"] = cachebuild_workflow(
-            tmp, "--on", "argo", "--engine", engine, "--specs", str(specs), name=f"{engine}-specs.yaml"
+            tmp,
+            "--on",
+            "argo",
+            "--engine",
+            engine,
+            "--specs",
+            str(specs),
+            "--workspace-pvc",
+            "app-source",
+            name=f"{engine}-specs.yaml",
         )
     out["kaniko-warm-image"] = cachebuild_workflow(
         tmp,
@@ -317,6 +328,8 @@ def argo_workflows(tmp: Path) -> dict[str, Path]:
         IMG,
         "--warm-image",
         "docker.io/library/python:3.12-slim",
+        "--workspace-pvc",
+        "app-source",
         name="kaniko-warm.yaml",
     )
     return out
@@ -327,7 +340,7 @@ def cli_workflows(tmp_path_factory):
     return argo_workflows(tmp_path_factory.mktemp("argo-workflows"))
 
 
-ARGO_RUNS = [f"{e}{m}{s}" for e in ENGINES for m in ("--ref", "--inline") for s in ("", "-cluster")]
+ARGO_RUNS = [f"{e}{m}" for e in ENGINES for m in ("--ref", "--ref-cluster", "--inline")]
 ARGO_RUNS += [*(f"{e}-specs" for e in ENGINES), "kaniko-warm-image"]
 
 

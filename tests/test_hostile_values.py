@@ -100,7 +100,7 @@ def _spec_kwargs(key: str, items: list[str]) -> dict[str, object]:
     if key in LIST_KEYS:
         return {field: items}
     (value,) = items
-    if key == "cache":
+    if key in ("cache", "no_cache"):
         return {field: {"true": True, "false": False}.get(value, value)}
     if key in OPTIONAL_KEYS and value == "":
         return {}

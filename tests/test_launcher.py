@@ -18,6 +18,7 @@ HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "a; touch PWNED", "x y", "'q' \"dq
 
 SPECS = [
     BuildSpec(IMG),
+    BuildSpec(IMG, no_cache=True),
     BuildSpec(
         [IMG, "registry.example.com/team/app:latest"],
         context="dir with spaces/app",

@@ -165,12 +165,25 @@ def test_step_parser_reads_buildah_cache_lines():
 
 
 @needs_tools
-def test_demo_builds_cold_then_fresh_from_the_remote_cache(xdg, tmp_path):
+@pytest.mark.parametrize("keep", [False, True])
+def test_demo_builds_cold_then_fresh_from_the_remote_cache(xdg, tmp_path, keep):
     example = tmp_path / "example"
     shutil.copytree(EXAMPLES, example)
     (example / "deps.txt").write_text("libdemo 20\n")  # the same Dockerfile, less work
-    done = cachebuild("demo", "--example", str(example))
+    done = cachebuild("demo", "--example", str(example), *(["--keep-registry"] if keep else []))
     assert done.returncode == 0, done.stderr
+    if keep:
+        kept = registry.status("demo")
+        assert kept is not None
+        assert (
+            f"demo: registry demo left running on {kept.address} ('cachebuild registry status' shows it, "
+            "'cachebuild registry stop' stops it)"
+        ) in done.stdout
+        status = cachebuild("registry", "status")
+        assert (status.returncode, status.stdout) == (0, f"registry demo: running on {kept.address} (pid {kept.pid}; "
+                                                         f"data {kept.data_dir})\n")  # fmt: skip
+        assert cachebuild("registry", "stop").stdout == f"registry demo: stopped ({kept.address})\n"
+        assert cachebuild("registry", "status").returncode == 1
     table = done.stdout.split("\n\n")[-1]
     assert re.fullmatch(
         r"build +wall time +from cache +built\n"
@@ -181,7 +194,7 @@ def test_demo_builds_cold_then_fresh_from_the_remote_cache(xdg, tmp_path):
         table,
     ), table
     assert "demo: base image 127.0.0.1:" in done.stdout
-    assert registry.status("demo") is None  # stopped afterwards
+    assert registry.status("demo") is None  # stopped afterwards (by the demo, or by 'registry stop')
     assert not list((xdg / "cachebuild").glob("fresh-*"))  # both layer stores removed
 
 
@@ -203,3 +216,102 @@ def test_missing_workspace_is_a_field_named_error(tmp_path):
     done = cachebuild("build", "--workspace", str(tmp_path / "nope"), "--image", "127.0.0.1:5000/a:1")
     assert done.returncode == 2
     assert done.stderr == f"cachebuild: error: --workspace: no such folder (got '{tmp_path / 'nope'}')\n"
+
+
+def _sockets_on(port: int) -> list[str]:
+    """The TCP states of the sockets bound to 127.0.0.1:PORT (from /proc/net/tcp): 06 TIME-WAIT, 05 FIN-WAIT-2, ..."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return [line.split()[3] for line in lines if line.split()[1] == f"0100007F:{port:04X}"]
+
+
+def _port_in_my_range() -> int:
+    for port in range(47700, 47800):
+        if registry.port_is_free(port) and not _sockets_on(port):
+            return port
+    raise AssertionError("no free port in 47700-47799")
+
+
+@needs_tools
+def test_a_stopped_registry_comes_back_on_its_port_at_once(xdg):
+    import http.client
+
+    port = _port_in_my_range()
+    assert cachebuild("registry", "start", "--port", str(port)).returncode == 0
+    keep_alive = http.client.HTTPConnection("127.0.0.1", port)
+    keep_alive.request("GET", "/v2/")
+    keep_alive.getresponse().read()  # the connection stays open: the registry closes it when it stops
+    try:
+        assert cachebuild("registry", "stop").returncode == 0
+        assert set(_sockets_on(port)) & {"05", "06"}, "the stopped registry left no TIME-WAIT/FIN-WAIT socket"
+        again = cachebuild("registry", "start")  # no --port: where it ran last
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith(f"registry: running on 127.0.0.1:{port} (pid ")
+        assert "note:" not in again.stderr
+        assert cachebuild("registry", "stop").returncode == 0
+        explicit = cachebuild("registry", "start", "--port", str(port))  # nor does --port refuse it
+        assert explicit.returncode == 0, explicit.stderr
+    finally:
+        keep_alive.close()
+        registry.stop()
+
+
+@needs_tools
+def test_a_first_start_takes_the_default_port_a_later_one_says_when_it_moves(xdg, capsys, monkeypatch):
+    import socket
+
+    from cachebuild.cli import main
+
+    port = _port_in_my_range()
+    monkeypatch.setattr(registry, "DEFAULT_PORT", port)  # 5000 in real life: the same code path
+    assert main(["registry", "start"]) == 0
+    assert registry.status().port == port
+    registry.stop()
+    capsys.readouterr()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the stopped registry's TIME-WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        try:
+            assert main(["registry", "start"]) == 0
+        finally:
+            moved = registry.status()
+            registry.stop()
+    assert moved.port != port and registry.last_port() == moved.port
+    assert f"registry: note: port {port}, where it ran last, is in use: it runs on {moved.port} now\n" in capsys.readouterr().err
+
+
+@needs_tools
+def test_push_base_puts_the_same_bytes_into_any_registry(xdg, tmp_path):
+    import base64
+    import json
+
+    assert cachebuild("registry", "push-base").stderr == (
+        "cachebuild: error: no local registry runs: start one (cachebuild registry start), or name one: push-base HOST[:PORT]\n"
+    )
+    port, auth_port = _port_in_my_range(), None
+    assert cachebuild("registry", "start", "--port", str(port)).returncode == 0
+    try:
+        auth = registry.start("auth", port=registry.free_port(), htpasswd=registry.htpasswd_line("ci", "pw"))
+        auth_port = auth.port
+        first = cachebuild("registry", "push-base")
+        assert first.returncode == 0, first.stderr
+        line = first.stdout.splitlines()[0]
+        assert re.fullmatch(rf"pushed 127\.0\.0\.1:{port}/cachebuild/busybox:1@(sha256:[0-9a-f]{{64}}) \(Debian's static busybox "
+                            r"on scratch, made here; the same bytes every time\)", line), line  # fmt: skip
+        digest = line.split("@")[1].split()[0]
+        assert Registry(f"127.0.0.1:{port}").manifest_digest("cachebuild/busybox", "1") == digest
+        # another registry, with credentials, another name: the same digest
+        denied = cachebuild("registry", "push-base", auth.address)
+        assert denied.returncode == 1
+        no_access = f"no push access to {auth.address}/cachebuild/busybox with no credentials (HTTP 401)"
+        assert denied.stderr == f"cachebuild: error: {no_access}\n"
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"auths": {auth.address: {"auth": base64.b64encode(b"ci:pw").decode()}}}))
+        other = cachebuild("registry", "push-base", auth.address, "--docker-config", str(config), "--repository", "base/bb",
+                           "--tag", "v1")  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.startswith(f"pushed {auth.address}/base/bb:v1@{digest} ")
+    finally:
+        registry.stop()
+        if auth_port is not None:
+            registry.stop("auth")

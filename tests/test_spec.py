@@ -4,6 +4,7 @@ import pytest
 
 from cachebuild import BuildSpec, SpecError
 from cachebuild.refs import parse_image_ref
+from cachebuild.spec import ENGINE_ONLY
 
 GOOD = "registry.example.com/team/app:1.0"
 
@@ -176,3 +177,50 @@ def test_engine_specific_checks():
     with pytest.raises(SpecError) as caught:
         BuildSpec(GOOD).check_engine("docker")
     assert caught.value.field == "engine"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "engine", "message"),
+    [
+        ({"cache_mode": "min"}, "kaniko", "cache_mode: only the buildkit engine reads it, not kaniko (got 'min')"),
+        ({"cache_tag": "main"}, "buildah", "cache_tag: only the buildkit engine reads it, not buildah (got 'main')"),
+        ({"cache_ttl": "1h"}, "buildkit", "cache_ttl: only the kaniko and buildah engines read it, not buildkit (got '1h')"),
+        ({"kaniko_cache_pvc": "kc"}, "buildah", "kaniko_cache_pvc: only the kaniko engine reads it, not buildah (got 'kc')"),
+        ({"warm_images": ["a:1"]}, "buildah", "warm_images: only the kaniko engine has a warmer, not buildah (got ['a:1'])"),
+    ],
+)
+def test_a_field_the_engine_would_ignore_is_refused(kwargs, engine, message):
+    with pytest.raises(SpecError) as caught:
+        BuildSpec(GOOD, **kwargs).check_engine(engine)
+    assert str(caught.value) == message
+    others = [e for e in ("buildkit", "kaniko", "buildah") if e != engine and e in ENGINE_ONLY[next(iter(kwargs))]]
+    for other in others:
+        BuildSpec(GOOD, **kwargs).check_engine(other)  # the engine that reads it takes it
+
+
+@pytest.mark.parametrize("field", ["cache_repo", "cache_tag", "cache_mode"])
+def test_remote_cache_settings_with_the_remote_cache_off_are_refused(field):
+    value = {"cache_repo": "registry.example.com/c", "cache_tag": "main", "cache_mode": "min"}[field]
+    with pytest.raises(SpecError, match=rf"^{field}: is for the remote cache, which is off \(cache false\)"):
+        BuildSpec(GOOD, cache=False, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"context": "/abs/app"}, "context: must be a path relative to the workspace (the folder or volume that holds the "
+         "build context), not an absolute path (got '/abs/app')"),
+        ({"dockerfile": "/abs/Dockerfile"}, "dockerfile: must be a path relative to the context, not an absolute path"),
+        ({"dockerfile": "../Dockerfile"}, "dockerfile: must not contain '..': it would leave the context (got '../Dockerfile')"),
+        ({"context": "https://example.com/r.git#main:../x"}, "context: must not contain '..': it would leave the git repository"),
+    ],
+)  # fmt: skip
+def test_path_errors_say_what_the_path_is_relative_to(kwargs, message):
+    with pytest.raises(SpecError) as caught:
+        BuildSpec(GOOD, **kwargs)
+    assert str(caught.value).startswith(message)
+
+
+def test_an_error_about_a_missing_value_quotes_nothing():
+    assert str(SpecError("--image", None, "at least one --image is required")) == "--image: at least one --image is required"
+    assert str(SpecError("target", "", "must not be empty")) == "target: must not be empty (got '')"

@@ -1,11 +1,15 @@
 """Argo (Hera WorkflowsService) and Tekton (kubernetes client) submission against strict fake control planes."""
 
+import re
+import socket
+import threading
 import time
 
 import pytest
 
+from cachebuild import SpecError
 from cachebuild.submit.argo import ArgoClient
-from cachebuild.submit.common import SUBMISSION_LABEL, BuildTimeout, Retry, SubmitError
+from cachebuild.submit.common import SUBMISSION_LABEL, BuildTimeout, Retry, SubmitError, Unreachable
 from cachebuild.submit.tekton import TektonClient
 from support.fake_servers import Fault, fake_digest
 
@@ -30,6 +34,15 @@ def simple_workflow():
         "metadata": {"generateName": "cachebuild-"},
         "spec": {"entrypoint": "main", "templates": [{"name": "main", "dag": {"tasks": tasks}}, build]},
     }
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 in 47500-47999 that nothing listens on."""
+    for port in range(47990, 47500, -1):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise AssertionError("no closed port in 47500-47999")
 
 
 def fast(timeout=10.0):
@@ -124,10 +137,63 @@ def test_argo_wait_times_out_with_the_last_status(argo):
     assert caught.value.last is not None and caught.value.last.phase in ("", "Pending")
 
 
-def test_argo_unreachable_server_gives_up_at_the_deadline():
-    client = ArgoClient("http://127.0.0.1:9", token="t")
-    with pytest.raises(BuildTimeout, match="connection failed"):
-        client.create(simple_workflow(), retry=fast(0.3))
+def test_argo_refused_connection_is_reported_at_once_with_the_address():
+    port = closed_port()
+    client = ArgoClient(f"http://127.0.0.1:{port}", token="t")
+    started = time.monotonic()
+    with pytest.raises(Unreachable) as caught:
+        client.create(simple_workflow(), retry=fast(60))
+    assert time.monotonic() - started < 5
+    assert str(caught.value).endswith(f": cannot reach http://127.0.0.1:{port}: connection refused (nothing listens there)")
+    assert caught.value.address == f"http://127.0.0.1:{port}" and caught.value.status is None
+
+
+def test_argo_tls_to_a_plain_http_server_is_reported_at_once(argo):
+    client = ArgoClient(argo.url.replace("http://", "https://"), token=argo.token)
+    expected = r"TLS with https://127\.0\.0\.1:\d+ failed \(WRONG_VERSION_NUMBER\): it does not speak TLS"
+    with pytest.raises(Unreachable, match=expected):
+        client.create(simple_workflow(), retry=fast(60))
+
+
+def test_argo_5xx_retries_are_told_to_on_retry(argo):
+    argo.faults += [Fault(status=503), Fault(status=503)]
+    notices = []
+    retry = Retry(time.monotonic() + 10, first=0.01, cap=0.05, on_retry=notices.append)
+    ArgoClient(argo.url, token=argo.token).create(simple_workflow(), retry=retry)
+    assert len(notices) == 2 and len(argo.objects) == 1
+    expected = r"create workflow cachebuild-\w+: HTTP 503 upstream unavailable; trying again in \d\.\ds \(try 2\)"
+    assert re.fullmatch(expected, notices[0])
+
+
+def test_a_wait_rides_out_a_server_restart_and_says_so(argo):
+    build = ArgoClient(argo.url, token=argo.token).create(simple_workflow(), retry=fast())
+    port = argo.port
+    argo.stop()
+    restart = threading.Timer(1.0, lambda: argo.start(port=port))
+    restart.start()
+    notices = []
+    try:
+        result = build.wait(20, poll_interval=0.05, on_retry=notices.append)
+    finally:
+        restart.join()
+    assert result.succeeded
+    assert "Remote end closed connection without response" in notices[0]  # the kept-alive connection died
+    assert any(f"cannot reach http://127.0.0.1:{port}: connection refused" in n for n in notices[1:])
+
+
+def test_a_create_that_never_gets_through_times_out_with_no_status(argo):
+    argo.faults += [Fault(status=503)] * 50
+    with pytest.raises(BuildTimeout) as caught:
+        ArgoClient(argo.url, token=argo.token).create(simple_workflow(), retry=fast(0.3))
+    assert "gave up after" in str(caught.value) and "HTTP 503" in str(caught.value)
+    assert caught.value.last is None
+
+
+def test_a_bad_argo_server_url_is_bad_input():
+    for host in ("argo.example.com:2746", "https://", "https://a b", "ftp://argo.example.com"):
+        with pytest.raises(SpecError) as caught:
+            ArgoClient(host)
+        assert caught.value.field == "host"
 
 
 def pipelinerun():
@@ -197,3 +263,29 @@ def test_tekton_401_and_404(kube, tmp_path):
     with pytest.raises(SubmitError) as caught:
         client.create(pipelinerun(), retry=fast())
     assert caught.value.status == 404 and "Tekton Pipelines is not installed" in str(caught.value)
+
+
+def test_tekton_refused_and_tls_failures_are_reported_at_once(kube, tmp_path):
+    port = closed_port()
+    config = kube.kubeconfig(tmp_path / "kc")
+    config.write_text(config.read_text().replace(kube.url, f"http://127.0.0.1:{port}"))
+    with pytest.raises(Unreachable, match=rf"cannot reach http://127\.0\.0\.1:{port}: connection refused"):
+        TektonClient(kubeconfig=str(config)).create(pipelinerun(), retry=fast(60))
+    config.write_text(config.read_text().replace(f"http://127.0.0.1:{port}", kube.url.replace("http:", "https:")))
+    config.write_text(config.read_text().replace("    server:", "    insecure-skip-tls-verify: true\n    server:"))
+    with pytest.raises(Unreachable, match=r"TLS with https://127\.0\.0\.1:\d+ failed \(WRONG_VERSION_NUMBER\)"):
+        TektonClient(kubeconfig=str(config)).create(pipelinerun(), retry=fast(60))
+
+
+def test_a_missing_kubeconfig_names_its_path(tmp_path, monkeypatch):
+    with pytest.raises(SpecError) as caught:
+        TektonClient(kubeconfig=str(tmp_path / "nope"))
+    assert str(caught.value) == (
+        f"kubeconfig: no such file (given): give --kubeconfig FILE, or --in-cluster in a pod (got '{tmp_path / 'nope'}')"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "a") + ":" + str(tmp_path / "b"))
+    with pytest.raises(SpecError, match=r"no such file \(from \$KUBECONFIG\)"):
+        TektonClient()
+    (tmp_path / "a").write_text("not: [a kubeconfig")
+    with pytest.raises(SpecError, match=r"^kubeconfig: cannot use it: "):
+        TektonClient()

@@ -2,6 +2,7 @@
 meet the catalog's metadata rules; no script holds a substitution; tekton-lint finds nothing."""
 
 import argparse
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -11,8 +12,9 @@ import pytest
 import yaml
 
 from cachebuild import BuildSpec, SpecError
-from cachebuild.commands.spec_args import add_spec_arguments, specs_from_args
-from cachebuild.tekton import catalog, cli, pipelines, tasks
+from cachebuild.commands import workflow as workflow_command
+from cachebuild.commands.spec_args import specs_from_args
+from cachebuild.tekton import catalog, pipelines, tasks
 from support.schemas import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,14 +42,21 @@ SPECS = [
         "registry.example.com/c:1", workspace_pvc="src", kaniko_cache_pvc="kc", builder_image="ghcr.io/me/b:1@sha256:" + "a" * 64
     ),
 ]
+
+
+def specs_for(engine):
+    """SPECS as ``engine`` takes them (a kaniko cache PVC only for kaniko)."""
+    return [s if engine == "kaniko" else dataclasses.replace(s, kaniko_cache_pvc=None) for s in SPECS]
+
+
 PRINTED = (
     [
-        pipelines.pipeline_run(SPECS[:n], engine, pipelines.TaskOrigin(source))
+        pipelines.pipeline_run(specs_for(engine)[:n], engine, pipelines.TaskOrigin(source))
         for n in (1, 3)
         for engine in ("buildkit", "kaniko", "buildah")
         for source in ("git", "inline", "name")
     ]
-    + [pipelines.pipeline(SPECS, e, "p") for e in ("buildkit", "kaniko", "buildah")]
+    + [pipelines.pipeline(specs_for(e), e, "p") for e in ("buildkit", "kaniko", "buildah")]
     + [
         pipelines.task_run(SPECS[0], task, pipelines.TaskOrigin(source), namespace="ci", service_account="builder")
         for task in tasks.TASKS
@@ -170,11 +179,8 @@ def test_catalog_entries_describe_each_task():
 
 def _parser():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", default="buildkit")
-    parser.add_argument("--inline", action="store_true")
-    parser.add_argument("--namespace")
-    cli.add_arguments(parser.add_argument_group("tekton"))
-    add_spec_arguments(parser)
+    workflow_command.add_arguments(parser)
+    parser.set_defaults(on="tekton")
     return parser
 
 
@@ -197,7 +203,7 @@ def test_cli_prints_a_valid_pipeline_run():
             "docker.io/library/debian:12",
         ]
     )
-    run = cli.manifest(args, specs_from_args(args))
+    run = workflow_command.tekton_manifest(args, specs_from_args(args))
     validate(run)
     assert run["metadata"] == {"generateName": "cachebuild-", "namespace": "ci"}
     warm, build = run["spec"]["pipelineSpec"]["tasks"]
@@ -208,7 +214,7 @@ def test_cli_prints_a_valid_pipeline_run():
         {"name": "BUILD_ARGS", "value": ["A=1"]},
     ]
     inline = _parser().parse_args(["--inline", "--image", "reg.example.com/a:1", "--workspace-pvc", "src"])
-    (task,) = cli.manifest(inline, specs_from_args(inline))["spec"]["pipelineSpec"]["tasks"]
+    (task,) = workflow_command.tekton_manifest(inline, specs_from_args(inline))["spec"]["pipelineSpec"]["tasks"]
     assert task["taskSpec"] == tasks.BUILDKIT.manifest()["spec"]
 
 
@@ -225,7 +231,7 @@ def test_cli_prints_a_valid_pipeline_run():
 def test_cli_errors_name_the_flag(argv, message):
     args = _parser().parse_args(argv)
     with pytest.raises(SpecError) as err:
-        cli.manifest(args, specs_from_args(args))
+        workflow_command.tekton_manifest(args, specs_from_args(args))
     assert str(err.value).startswith(message)
 
 

@@ -29,6 +29,7 @@ HOSTILE = [
 
 SPECS = [
     BuildSpec(IMG, workspace_pvc="src"),
+    BuildSpec(IMG, workspace_pvc="src", no_cache=True),
     BuildSpec(
         IMG,
         context="dir with spaces/app",

@@ -56,3 +56,41 @@ def test_engine_specific_error_names_the_item(on, tmp_path):
     proc = workflow("--on", on, "--engine", "kaniko", "--specs", str(specs), "--workspace-pvc", "src")
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr.startswith("cachebuild: error: specs[1].platforms: kaniko builds one platform per run")
+
+
+@pytest.mark.parametrize("engine", ["buildkit", "kaniko", "buildah"])
+def test_tekton_references_installed_tasks_by_name_by_default(engine):
+    warm = ["--warm-image", "docker.io/library/alpine:3.20"] if engine == "kaniko" else []
+    proc = workflow("--on", "tekton", "--engine", engine, "--image", "registry.example.com/team/app:1", "--workspace-pvc", "s",
+                    *warm)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    run = yaml.safe_load(proc.stdout)
+    validate(run)
+    refs = [t["taskRef"] for t in run["spec"]["pipelineSpec"]["tasks"]]
+    expected = [{"name": "kaniko-warm"}, {"name": "kaniko-build"}] if engine == "kaniko" else [{"name": f"{engine}-build"}]
+    assert refs == expected  # what `kubectl apply -f tasks/<name>/0.1/<name>.yaml` installs
+
+
+def test_tekton_git_resolver_warns_about_the_placeholder_url():
+    from cachebuild.tekton.pipelines import DEFAULT_GIT_URL
+
+    proc = workflow("--on", "tekton", "--tekton-ref", "git", "--image", "registry.example.com/team/app:1", "--workspace-pvc", "s")
+    assert proc.returncode == 0
+    assert proc.stderr == (
+        f"cachebuild: warning: the git resolver URL {DEFAULT_GIT_URL} is a placeholder, not a repository that holds the "
+        "Tasks: give your clone or fork of cachebuild with --tekton-git-url URL (or reference installed Tasks: "
+        "--tekton-ref installed)\n"
+    )
+    (task,) = yaml.safe_load(proc.stdout)["spec"]["pipelineSpec"]["tasks"]
+    assert task["taskRef"]["resolver"] == "git"
+    assert {"name": "url", "value": DEFAULT_GIT_URL} in task["taskRef"]["params"]
+
+
+def test_a_git_url_means_the_git_resolver_and_no_warning():
+    url = "https://git.example.com/me/cachebuild.git"
+    proc = workflow("--on", "tekton", "--tekton-git-url", url, "--tekton-git-revision", "v0.1.0",
+                    "--image", "registry.example.com/team/app:1", "--workspace-pvc", "s")  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == ""
+    (task,) = yaml.safe_load(proc.stdout)["spec"]["pipelineSpec"]["tasks"]
+    params = {p["name"]: p["value"] for p in task["taskRef"]["params"]}
+    assert params == {"url": url, "revision": "v0.1.0", "pathInRepo": "tasks/buildkit-build/0.1/buildkit-build.yaml"}

@@ -83,6 +83,23 @@ def base_images(text: str, build_args: Mapping[str, str]) -> list[str]:
     return images
 
 
+def args_in_stages(text: str) -> list[tuple[int, str]]:
+    """(line number, instruction) of each ``ARG`` after a ``FROM``: declared inside a build stage.
+
+    buildah 1.28 gives such a step a new cache key on every build, so every step after it misses the
+    remote cache (the local engine warns about them).
+    """
+    found = []
+    seen_from = False
+    for number, line in _logical_lines(text):
+        keyword = line.split()[0].upper()
+        if keyword == "FROM":
+            seen_from = True
+        elif keyword == "ARG" and seen_from:
+            found.append((number, line))
+    return found
+
+
 def _expand(word: str, declared: Mapping[str, str], number: int) -> str:
     def one(m: re.Match[str]) -> str:
         name = m[1] or m[4]

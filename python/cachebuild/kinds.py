@@ -161,6 +161,7 @@ VALUE_KINDS: dict[str, Kind] = {
     "context": CONTEXT,
     "dockerfile": PATH,
     "cache": BOOLEAN,
+    "no_cache": BOOLEAN,
     "cache_repo": REPOSITORY,
     "cache_tag": TAG,
     "cache_mode": CACHE_MODE,

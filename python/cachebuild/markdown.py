@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from cachebuild.yamltext import GENERATED_NOTE
+
+GENERATED_HEADER = f"<!-- {GENERATED_NOTE} -->\n"
+"""The first line of every Markdown file ``cachebuild render`` writes (invisible when shown)."""
+
 
 def cell(text: str) -> str:
     """``text`` as one table cell: pipes escaped, newlines as spaces."""

@@ -59,13 +59,20 @@ def _check_kind(name: str, kind: kinds.Kind, value: object) -> str:
     return text
 
 
-def _check_relative_path(name: str, value: object) -> str:
+def _check_relative_path(name: str, value: object, root: str) -> str:
+    """A path relative to ``root`` (what the message calls it), that stays inside it."""
     text = _check_text(name, value)
     if text.startswith("/"):
-        raise SpecError(name, text, "must be a relative path inside the workspace, not an absolute path")
+        raise SpecError(name, text, f"must be a path relative to {root}, not an absolute path")
     if ".." in text.split("/"):
-        raise SpecError(name, text, "must not contain '..': it would leave the workspace")
+        raise SpecError(name, text, f"must not contain '..': it would leave {root}")
     return _check_kind(name, kinds.PATH, text)
+
+
+# What a path field is relative to, as the error messages say it.
+_WORKSPACE = "the workspace (the folder or volume that holds the build context)"
+_CONTEXT = "the context"
+_REPOSITORY = "the git repository"
 
 
 def _check_dns_name(name: str, value: object) -> str:
@@ -82,7 +89,7 @@ def parse_git_context(name: str, text: str) -> GitContext | None:
     url, _, fragment = text.partition("#")
     ref, _, subdir = fragment.partition(":")
     if subdir:
-        _check_relative_path(name, subdir)
+        _check_relative_path(name, subdir, _REPOSITORY)
     _check_kind(name, kinds.GIT_CONTEXT, text)
     return GitContext(url=url, ref=ref, subdir=subdir)
 
@@ -122,7 +129,10 @@ class BuildSpec:
         context: a path inside the workspace (default ``.``), or a git URL
             ``https://host/repo.git#ref:subdir``.
         dockerfile: the Dockerfile, relative to the context.
-        cache: import and export the remote layer cache.
+        cache: import and export the remote layer cache (``cache_repo``); ``--no-remote-cache`` turns it off.
+        no_cache: use no layer cache at all, local or remote, and build every step (``docker build
+            --no-cache``); BuildKit and buildah still export to the remote cache when ``cache`` is on,
+            kaniko neither reads nor writes it.
         cache_repo: repository for cache layers, without a tag; default ``<first image repository>/cache``.
         cache_tag: BuildKit only: the tag of the cache manifest in ``cache_repo``.
         cache_mode: BuildKit only: ``max`` also caches intermediate stages of multi-stage builds.
@@ -148,6 +158,7 @@ class BuildSpec:
     context: str = "."
     dockerfile: str = "Dockerfile"
     cache: bool = True
+    no_cache: bool = False
     cache_repo: str | None = None
     cache_tag: str = DEFAULT_CACHE_TAG
     cache_mode: CacheMode = "max"
@@ -174,6 +185,7 @@ class BuildSpec:
         context: str = ".",
         dockerfile: str = "Dockerfile",
         cache: bool = True,
+        no_cache: bool = False,
         cache_repo: str | None = None,
         cache_tag: str = DEFAULT_CACHE_TAG,
         cache_mode: CacheMode = "max",
@@ -196,6 +208,7 @@ class BuildSpec:
         set_(self, "context", context)
         set_(self, "dockerfile", dockerfile)
         set_(self, "cache", cache)
+        set_(self, "no_cache", no_cache)
         set_(self, "cache_repo", cache_repo)
         set_(self, "cache_tag", cache_tag)
         set_(self, "cache_mode", cache_mode)
@@ -232,18 +245,23 @@ class BuildSpec:
         context = _check_text("context", self.context)
         git = parse_git_context("context", context)
         if git is None:
-            _check_relative_path("context", context)
+            _check_relative_path("context", context, _WORKSPACE)
         set_(self, "git", git)
-        _check_relative_path("dockerfile", self.dockerfile)
+        _check_relative_path("dockerfile", self.dockerfile, _CONTEXT)
 
-        if not isinstance(self.cache, bool):
-            raise SpecError("cache", self.cache, "must be true or false")
+        for name in ("cache", "no_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(name, getattr(self, name), "must be true or false")
         if self.cache_repo is not None:
             parse_repository("cache_repo", _check_text("cache_repo", self.cache_repo))
         _check_kind("cache_tag", kinds.TAG, self.cache_tag)
         _check_kind("cache_mode", kinds.CACHE_MODE, self.cache_mode)
         if self.cache_ttl is not None:
             _check_kind("cache_ttl", kinds.DURATION, self.cache_ttl)
+        if not self.cache:
+            for name, unset in (("cache_repo", None), ("cache_tag", DEFAULT_CACHE_TAG), ("cache_mode", "max")):
+                if getattr(self, name) != unset:
+                    raise SpecError(name, getattr(self, name), "is for the remote cache, which is off (cache false)")
 
         seen: set[str] = set()
         for key, value in self.build_args:
@@ -299,13 +317,17 @@ class BuildSpec:
         return self.git.subdir if self.git else self.context
 
     def check_engine(self, engine: str) -> None:
-        """Input that only some builders accept."""
+        """Input that only some builders accept: a field set that ``engine`` would ignore is an error."""
         if engine not in ENGINES:
             raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
         if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
             raise SpecError("platforms", list(self.platforms), KANIKO_ONE_PLATFORM)
-        if engine != "kaniko" and self.warm_images:
-            raise SpecError("warm_images", list(self.warm_images), "only the kaniko engine has a warmer")
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, engines in ENGINE_ONLY.items():
+            value = getattr(self, name)
+            if engine not in engines and value != defaults[name]:
+                shown = list(value) if isinstance(value, tuple) else value
+                raise SpecError(name, shown, engine_only_reason(name, engine))
 
     def to_dict(self) -> dict[str, object]:
         """The spec as plain data (the ``--specs`` YAML shape, with Python field names)."""
@@ -320,6 +342,24 @@ class BuildSpec:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+ENGINE_ONLY: dict[str, tuple[Engine, ...]] = {
+    "cache_tag": ("buildkit",),
+    "cache_mode": ("buildkit",),
+    "cache_ttl": ("kaniko", "buildah"),
+    "warm_images": ("kaniko",),
+    "kaniko_cache_pvc": ("kaniko",),
+}
+"""The fields only some engines read (the others would ignore them, so a value for one is refused)."""
+
+
+def engine_only_reason(name: str, engine: str) -> str:
+    """Why field ``name`` is refused for ``engine``."""
+    if name == "warm_images":
+        return f"only the kaniko engine has a warmer, not {engine}"
+    engines = ENGINE_ONLY[name]
+    return f"only the {' and '.join(engines)} engine{'s read' if len(engines) > 1 else ' reads'} it, not {engine}"
 
 
 def check_batch(specs: Sequence[BuildSpec], engine: str) -> None:

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         app = self.server.app
+        if self.server.stopped:  # a kept-alive connection to a stopped server: it is gone
+            self.close_connection = True
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         app.requests.append((self.command, self.path, self.headers.get("Authorization"), raw.decode(errors="replace")))
@@ -91,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     app: FakeAPI
+    stopped = False
 
 
 @dataclass
@@ -103,19 +108,28 @@ class FakeAPI:
     gets: dict[tuple[str, str, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> FakeAPI:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> FakeAPI:
+        """Listen on 127.0.0.1 (``port``: 0 for a free one; the same one again after :meth:`stop`)."""
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.app = self
+        self._scheme = "https" if tls else "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        self._server.stopped = True
         self._server.shutdown()
         self._server.server_close()
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
 
     def take_fault(self, method: str) -> Fault | None:
         with self._lock:
@@ -234,6 +248,8 @@ class FakeArgoServer(FakeAPI):
         }
         if labels:
             workflow["metadata"]["labels"] = labels
+        if opts.get("serviceAccount"):  # as Argo's submit does (util.ApplySubmitOpts)
+            workflow["spec"]["serviceAccountName"] = opts["serviceAccount"]
         return self._store(namespace, workflow)
 
     def _build_nodes(self, workflow: dict[str, Any]) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from cachebuild.argo.compose import workflow
 from cachebuild.argo.readme import readme
 from cachebuild.argo.templates import TEMPLATES, VERSION, BuildTemplate, workflow_template
 from cachebuild.builders import WORKSPACE, kaniko
+from cachebuild.markdown import GENERATED_HEADER
 from cachebuild.spec import BuildSpec
 
 FOLDER = "workflows"
@@ -47,7 +48,12 @@ def _examples() -> dict[str, dict[str, Any]]:
         ).to_dict(),
         "buildkit-many-images.yaml": workflow(
             [
-                BuildSpec(f"registry.example.com/team/{name}:1.0", context=name, platforms=["linux/amd64", "linux/arm64"])
+                BuildSpec(
+                    f"registry.example.com/team/{name}:1.0",
+                    context=name,
+                    platforms=["linux/amd64", "linux/arm64"],
+                    workspace_pvc="source",
+                )
                 for name in ("api", "web", "worker")
             ],
             "buildkit",
@@ -67,7 +73,7 @@ def manifests() -> dict[str, dict[str, Any]]:
 
 
 def files() -> dict[str, str]:
-    from cachebuild.catalog import dump_yaml
+    from cachebuild.yamltext import dump_yaml
 
     out = {path: dump_yaml(manifest) for path, manifest in manifests().items()}
     resources = [
@@ -77,7 +83,7 @@ def files() -> dict[str, str]:
     ]
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
     out[f"{FOLDER}/kustomization.yaml"] = dump_yaml(kustomization)
-    out[f"{FOLDER}/README.md"] = readme()
+    out[f"{FOLDER}/README.md"] = GENERATED_HEADER + readme()
     return out
 
 

@@ -89,6 +89,47 @@ def _in_steps() -> bool:
     return bool(pieces) and isinstance(pieces[-1], (Steps, Parallel))
 
 
+def _free_name(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3`` … when the DAG or Steps being defined already has a node by that name."""
+    from hera.workflows._context import _context
+
+    pieces = _context.pieces or []
+    taken: set[str] = set(getattr(pieces[-1], "_node_names", set())) if pieces else set()
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _enclosing_workflow() -> Workflow | None:
+    from hera.workflows._context import _context
+
+    pieces = _context.pieces or []
+    return pieces[0] if pieces and isinstance(pieces[0], Workflow) else None
+
+
+def _ensure_claim(claim: str, size: str) -> None:
+    """Add volumeClaimTemplate ``claim`` to the Workflow being defined, unless it has it (or there is none)."""
+    w = _enclosing_workflow()
+    if w is None:
+        return
+    claims = list(w.volume_claim_templates or [])
+    if not any(c.metadata is not None and c.metadata.name == claim for c in claims):
+        w.volume_claim_templates = [*claims, volume_claim(claim, size)]
+
+
+def check_workspace(spec: BuildSpec, workspace_pvc: str | None = None) -> None:
+    """A workspace path must come from an existing PVC: an empty claim would build from nothing."""
+    if spec.workspace_pvc is None and workspace_pvc is None and spec.git is None:
+        raise SpecError(
+            "workspace_pvc",
+            None,
+            f"the context {spec.context!r} is a path in the workspace: name the PersistentVolumeClaim that holds it "
+            "(or build from a git context, https://host/repo.git#ref:subdir)",
+        )
+
+
 def node(
     t: BuildTemplate,
     spec: BuildSpec,
@@ -105,8 +146,15 @@ def node(
         kaniko.check_warm(spec)  # the warmer's own input rule (git contexts need warm_images)
     else:
         spec.check_engine(t.engine)
+    check_workspace(spec, workspace_pvc)
+    # A git context is fetched by the builder, but the template mounts a workspace either way: the
+    # Workflow gets an empty claim for it (and kaniko a cache claim) when none is named.
+    if spec.workspace_pvc is None and workspace_pvc is None:
+        _ensure_claim(WORKSPACE_CLAIM, DEFAULT_WORKSPACE_SIZE)
+    if t.uses_cache_pvc and spec.kaniko_cache_pvc is None and cache_pvc is None:
+        _ensure_claim(KANIKO_CACHE_CLAIM, DEFAULT_KANIKO_CACHE_SIZE)
     call: dict[str, Any] = {
-        "name": name or t.task,
+        "name": name or _free_name(t.task),
         "arguments": arguments(t, spec, workspace_pvc=workspace_pvc, cache_pvc=cache_pvc),
     }
     if inline:
@@ -117,7 +165,13 @@ def node(
     return Step(**call) if as_step else Task(**call)
 
 
-def _spec(spec: BuildSpec | None, fields: dict[str, Any]) -> BuildSpec:
+def _spec(helper: str, spec: object, fields: dict[str, Any]) -> BuildSpec:
+    if spec is not None and not isinstance(spec, BuildSpec):
+        raise TypeError(
+            f"argo.{helper}() takes a BuildSpec, or its fields as keywords (images=[...], context=...); "
+            f"got {type(spec).__name__} {spec!r}: write argo.{helper}(BuildSpec({spec!r}, ...)) or "
+            f"argo.{helper}(images=[{spec!r}], ...)"
+        )
     if spec is not None and fields:
         raise TypeError(f"give a BuildSpec or its fields, not both (got {', '.join(sorted(fields))})")
     return spec if spec is not None else BuildSpec(**fields)
@@ -126,32 +180,46 @@ def _spec(spec: BuildSpec | None, fields: dict[str, Any]) -> BuildSpec:
 def buildkit_build(spec: BuildSpec | None = None, /, *, name: str | None = None, inline: bool = False,
                    cluster_scope: bool = False, workspace_pvc: str | None = None,
                    kind: Literal["task", "step"] | None = None, **fields: Any) -> Node:  # fmt: skip
-    """Build ``spec`` (or ``BuildSpec(**fields)``) with rootless BuildKit (template ``buildkit-build-v1``)."""
-    return node(BUILDKIT_BUILD, _spec(spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
+    """Build ``spec`` (or ``BuildSpec(**fields)``) with rootless BuildKit (template ``buildkit-build-v1``).
+
+    ``name``: the task's (step's) name; by default ``buildkit-build``, then ``buildkit-build-2``, … for
+    further builds in the same DAG or Steps. ``inline``: embed the template instead of ``templateRef``;
+    ``cluster_scope``: reference the ClusterWorkflowTemplate; ``kind``: force a Task or a Step.
+    """
+    return node(BUILDKIT_BUILD, _spec("buildkit_build", spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
                 workspace_pvc=workspace_pvc, kind=kind)  # fmt: skip
 
 
 def kaniko_warm(spec: BuildSpec | None = None, /, *, name: str | None = None, inline: bool = False,
                 cluster_scope: bool = False, workspace_pvc: str | None = None, cache_pvc: str | None = None,
                 kind: Literal["task", "step"] | None = None, **fields: Any) -> Node:  # fmt: skip
-    """Fill the kaniko cache volume with ``warm_images`` (or the Dockerfile's base images) (``kaniko-warm-v1``)."""
-    return node(KANIKO_WARM, _spec(spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
+    """Fill the kaniko cache volume with ``warm_images`` (or the Dockerfile's base images) (``kaniko-warm-v1``).
+
+    Named ``kaniko-warm`` (``kaniko-warm-2``, … when taken) unless ``name`` is given; see :func:`buildkit_build`.
+    """
+    return node(KANIKO_WARM, _spec("kaniko_warm", spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
                 workspace_pvc=workspace_pvc, cache_pvc=cache_pvc, kind=kind)  # fmt: skip
 
 
 def kaniko_build(spec: BuildSpec | None = None, /, *, name: str | None = None, inline: bool = False,
                  cluster_scope: bool = False, workspace_pvc: str | None = None, cache_pvc: str | None = None,
                  kind: Literal["task", "step"] | None = None, **fields: Any) -> Node:  # fmt: skip
-    """Build ``spec`` with the kaniko executor and its registry cache (``kaniko-build-v1``)."""
-    return node(KANIKO_BUILD, _spec(spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
+    """Build ``spec`` with the kaniko executor and its registry cache (``kaniko-build-v1``).
+
+    Named ``kaniko-build`` (``kaniko-build-2``, … when taken) unless ``name`` is given; see :func:`buildkit_build`.
+    """
+    return node(KANIKO_BUILD, _spec("kaniko_build", spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
                 workspace_pvc=workspace_pvc, cache_pvc=cache_pvc, kind=kind)  # fmt: skip
 
 
 def buildah_build(spec: BuildSpec | None = None, /, *, name: str | None = None, inline: bool = False,
                   cluster_scope: bool = False, workspace_pvc: str | None = None,
                   kind: Literal["task", "step"] | None = None, **fields: Any) -> Node:  # fmt: skip
-    """Build ``spec`` with buildah and its registry cache (``buildah-build-v1``)."""
-    return node(BUILDAH_BUILD, _spec(spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
+    """Build ``spec`` with buildah and its registry cache (``buildah-build-v1``).
+
+    Named ``buildah-build`` (``buildah-build-2``, … when taken) unless ``name`` is given; see :func:`buildkit_build`.
+    """
+    return node(BUILDAH_BUILD, _spec("buildah_build", spec, fields), name=name, inline=inline, cluster_scope=cluster_scope,
                 workspace_pvc=workspace_pvc, kind=kind)  # fmt: skip
 
 
@@ -173,10 +241,11 @@ def workflow(
 ) -> Workflow:
     """A complete, submittable Workflow building every spec, in parallel, with one shared template.
 
-    A spec without ``workspace_pvc`` (``kaniko_cache_pvc``) uses a PVC the Workflow creates from a
-    volumeClaimTemplate (``workspace``, ``kaniko-cache``); with kaniko, a spec that names
-    ``warm_images`` gets a ``kaniko-warm`` task before its build. Given a sequence, an invalid spec's
-    error is named ``specs[i].<field>``.
+    A spec builds from the PVC ``workspace_pvc`` names; only a git context may leave it out (the builder
+    fetches the context; the template's workspace mount gets a claim the Workflow creates, ``workspace``,
+    of ``workspace_size``). A kaniko spec without ``kaniko_cache_pvc`` gets the Workflow's ``kaniko-cache``
+    claim; one that names ``warm_images`` gets a ``kaniko-warm`` task before its build. Given a
+    sequence, an invalid spec's error is named ``specs[i].<field>``.
     """
     many = not isinstance(specs, BuildSpec)
     items = list(specs) if not isinstance(specs, BuildSpec) else [specs]
@@ -186,6 +255,11 @@ def workflow(
         raise SpecError("engine", engine, f"must be one of {', '.join(BUILD_TEMPLATES)}")
     check_batch(items, engine)
     build = BUILD_TEMPLATES[engine]
+    for i, spec in enumerate(items):
+        try:
+            check_workspace(spec)
+        except SpecError as err:
+            raise err.renamed(f"specs[{i}].{err.field}") if many else err from None
     claims = []
     if any(s.workspace_pvc is None for s in items):
         claims.append(volume_claim(WORKSPACE_CLAIM, workspace_size, field="workspace_size"))

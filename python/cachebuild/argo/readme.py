@@ -168,7 +168,7 @@ SPECS_FILE = """\
 
 
 def _yaml(manifest: dict[str, Any]) -> list[str]:
-    from cachebuild.catalog import dump_yaml
+    from cachebuild.yamltext import dump_yaml
 
     return fenced("yaml", dump_yaml(manifest, header=False))
 
@@ -312,7 +312,11 @@ def readme() -> str:
         "## From Python (Hera)",
         "",
         "`argo.buildkit_build`, `argo.kaniko_warm`, `argo.kaniko_build` and `argo.buildah_build` take a `BuildSpec` "
-        "(or its fields as keyword arguments) and return a Hera Task inside a `DAG` (a Step inside `Steps`):",
+        "(or its fields as keyword arguments) and return a Hera Task inside a `DAG` (a Step inside `Steps`). Each "
+        "is named after its template, `buildkit-build`, and a second one in the same DAG `buildkit-build-2` (and so "
+        "on) unless `name=` names it. A spec whose context is a path needs `workspace_pvc`; one with a git context "
+        "and none gets an empty `workspace` claim added to the Workflow (a kaniko build without `kaniko_cache_pvc` a "
+        "`kaniko-cache` claim):",
         "",
         *fenced("python", HERA_EXAMPLE),
         "",
@@ -326,17 +330,21 @@ def readme() -> str:
         *fenced(
             "sh",
             "cachebuild workflow --engine kaniko --image registry.example.com/team/app:1.0 --context app \\\n"
-            "  --warm-image docker.io/library/golang:1.23 --docker-config-secret registry-credentials \\\n"
-            "  | argo submit -n ci -\n"
-            "cachebuild workflow --specs builds.yaml --docker-config-secret registry-credentials | argo submit -n ci -",
+            f"  --workspace-pvc {_WORKSPACE_PVC} --warm-image docker.io/library/golang:1.23 \\\n"
+            "  --docker-config-secret registry-credentials | argo submit -n ci -\n"
+            f"cachebuild workflow --specs builds.yaml --workspace-pvc {_WORKSPACE_PVC} \\\n"
+            "  --docker-config-secret registry-credentials | argo submit -n ci -",
         ),
         "",
         "with `builds.yaml` a list of build specs (the flags' names; the flags are defaults for every item):",
         "",
         *fenced("yaml", SPECS_FILE),
         "",
-        "Without `--workspace-pvc` (`--kaniko-cache-pvc`) the Workflow creates a ReadWriteOnce claim "
-        "(`--workspace-size`, `--kaniko-cache-size`).",
+        "`--workspace-pvc` names the PersistentVolumeClaim that holds the build context; a context that is a "
+        "path needs it (the command refuses to print a Workflow that would build from an empty volume). A git "
+        "context (`https://host/repo.git#ref:subdir`) is fetched by the builder: without `--workspace-pvc` the "
+        "Workflow creates an empty ReadWriteOnce claim for the templates' workspace mount (`--workspace-size`). "
+        "Without `--kaniko-cache-pvc` a kaniko Workflow creates its cache claim (`--kaniko-cache-size`).",
         "",
     ]
     for t in TEMPLATES:
@@ -362,7 +370,9 @@ def readme() -> str:
         "which older clusters honour; on 1.30 and later both say the same, and the API server may warn that the "
         "annotation is deprecated. Nodes without AppArmor ignore both.",
         "- **Git contexts** (`https://host/repo.git#ref:subdir`) are fetched by the builder, but `workspace-pvc` is "
-        "still required (it is mounted either way).",
+        "still required (it is mounted either way): `argo.workflow`, `cachebuild workflow` and the Hera helpers "
+        "inside a `Workflow` add an empty `workspace` claim for it when the spec names none. A context that is a "
+        "path is only ever built from a `workspace_pvc` (`--workspace-pvc`) the caller names.",
         "- kaniko builds one platform a run; BuildKit and buildah take several (`platforms`).",
         "",
         "The Tekton Tasks are documented in `tasks/<name>/0.1/README.md`.",

@@ -82,6 +82,13 @@ SPEC_PARAMS: tuple[Param, ...] = (
     Param("dockerfile", "The Dockerfile, relative to the context.", "Dockerfile", "dockerfile"),
     Param("cache", "Import and export the remote layer cache (true or false).", "true", "cache", ("true", "false")),
     Param(
+        "no-cache",
+        "Build every step, using no layer cache, local or remote (true or false).",
+        "false",
+        "no_cache",
+        ("true", "false"),
+    ),
+    Param(
         "cache-repo",
         "Repository for cache layers, without a tag (empty: <repository of the first image>/cache).",
         "",

@@ -24,6 +24,7 @@ def spec_values(spec: BuildSpec, **layout: Value) -> dict[str, Value]:
         "context": spec.context,
         "dockerfile": spec.dockerfile,
         "cache": "true" if spec.cache else "false",
+        "no_cache": "true" if spec.no_cache else "false",
         "cache_repo": spec.effective_cache_repo,
         "cache_tag": spec.cache_tag,
         "cache_mode": spec.cache_mode,

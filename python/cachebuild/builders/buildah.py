@@ -78,6 +78,7 @@ PROGRAM = Program(
             (
                 *_global("build"),
                 Lit("--layers"),
+                When("no_cache", is_true=True, then=(Lit("--no-cache"),)),
                 Arg("--isolation={isolation}"),
                 When(
                     "cache",

@@ -75,6 +75,7 @@ PROGRAM = Program(
                         Arg("--import-cache", "type=registry,ref={cache_repository}:{cache_tag}"),
                     ),
                 ),
+                When("no_cache", is_true=True, then=(Lit("--no-cache"),)),
                 Arg("--metadata-file", "{metadata_file}"),
                 Each("build_args", "--opt", "build-arg:{item}"),
                 Arg("--opt", "target={target}", optional=True),

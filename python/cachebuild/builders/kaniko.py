@@ -82,17 +82,25 @@ EXECUTOR_PROGRAM = Program(
                     ),
                 ),
                 Each("images", "--destination={item}"),
+                # --no-cache: kaniko's one switch, --cache=false, also stops the remote cache's export.
                 When(
-                    "cache",
+                    "no_cache",
                     is_true=True,
-                    then=(
-                        Lit("--cache=true"),
-                        Arg("--cache-repo={cache_repository}"),
-                        # An unbound (optional) cache workspace: kaniko's default /cache, inside the container.
-                        Arg("--cache-dir={cache_dir}", optional=True),
-                        Arg("--cache-ttl={cache_ttl}", optional=True),
+                    then=(Lit("--cache=false"),),
+                    otherwise=(
+                        When(
+                            "cache",
+                            is_true=True,
+                            then=(
+                                Lit("--cache=true"),
+                                Arg("--cache-repo={cache_repository}"),
+                                # An unbound (optional) cache workspace: kaniko's default /cache, inside the container.
+                                Arg("--cache-dir={cache_dir}", optional=True),
+                                Arg("--cache-ttl={cache_ttl}", optional=True),
+                            ),
+                            otherwise=(Lit("--cache=false"),),
+                        ),
                     ),
-                    otherwise=(Lit("--cache=false"),),
                 ),
                 Arg("--digest-file={digest_file}"),
                 Arg("--image-name-with-digest-file={image_ref_file}"),

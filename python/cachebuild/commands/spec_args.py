@@ -8,18 +8,20 @@ to that spelling, so the user reads the name they wrote.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cachebuild.errors import SpecError
-from cachebuild.spec import BuildSpec
+from cachebuild.spec import ENGINE_ONLY, BuildSpec, engine_only_reason
 
 # Python field → (flag, YAML key). The YAML key also takes the flag's singular form.
 FIELDS: dict[str, tuple[str, str]] = {
     "images": ("--image", "image"),
     "context": ("--context", "context"),
     "dockerfile": ("--dockerfile", "dockerfile"),
-    "cache": ("--no-cache", "cache"),
+    "cache": ("--no-remote-cache", "cache"),
+    "no_cache": ("--no-cache", "no-cache"),
     "cache_repo": ("--cache-repo", "cache-repo"),
     "cache_tag": ("--cache-tag", "cache-tag"),
     "cache_mode": ("--cache-mode", "cache-mode"),
@@ -49,46 +51,94 @@ _YAML_ALIASES = {
 _YAML_TO_FIELD = {yaml_key: name for name, (_, yaml_key) in FIELDS.items()}
 
 
-def add_spec_arguments(parser: argparse.ArgumentParser, *, images_required: bool = True) -> None:
-    """Add the spec flags. With ``--specs FILE`` they are defaults for every item."""
+def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] = ()) -> None:
+    """Add the spec flags, but those of the fields in ``omit`` (a command that cannot use them takes none).
+
+    With ``--specs FILE`` they are defaults for every item. ``-t``/``--tag`` and ``-f``/``--file`` are the
+    docker and buildah spellings of ``--image`` and ``--dockerfile``.
+    """
+    skip = set(omit)
     g = parser.add_argument_group("build spec")
-    g.add_argument("--image", action="append", default=[], metavar="REF", help="destination image (repeatable)")
-    g.add_argument("--context", metavar="CTX", help="workspace path (default .) or https://host/repo.git#ref:subdir")
-    g.add_argument("--dockerfile", metavar="PATH", help="Dockerfile, relative to the context (default Dockerfile)")
-    g.add_argument("--cache-repo", metavar="REPO", help="cache repository, no tag (default <image repository>/cache)")
-    g.add_argument("--no-cache", action="store_true", default=None, help="neither import nor export the layer cache")
-    g.add_argument("--cache-tag", metavar="TAG", help="BuildKit: tag of the cache in --cache-repo (default buildcache)")
-    g.add_argument("--cache-mode", choices=("min", "max"), help="BuildKit cache mode (default max)")
-    g.add_argument("--cache-ttl", metavar="DURATION", help="kaniko/buildah: ignore cached layers older than this")
-    g.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="build argument (repeatable)")
-    g.add_argument("--target", metavar="STAGE", help="Dockerfile stage to build")
-    g.add_argument("--platform", action="append", default=[], metavar="OS/ARCH", help="target platform (repeatable)")
-    g.add_argument("--label", action="append", default=[], metavar="K=V", help="image label (repeatable)")
-    g.add_argument("--docker-config-secret", metavar="NAME", help="Secret with registry credentials")
-    g.add_argument(
+
+    def add(field: str, *names: str, **kwargs: Any) -> None:
+        if field not in skip:
+            g.add_argument(*names, dest=FIELDS[field][0].lstrip("-").replace("-", "_"), **kwargs)
+
+    add("images", "--image", "-t", "--tag", action="append", default=[], metavar="REF", help="destination image (repeatable)")
+    add("context", "--context", metavar="CTX", help="path in the workspace (default .), or https://host/repo.git#ref:subdir")
+    add(
+        "dockerfile",
+        "--dockerfile",
+        "-f",
+        "--file",
+        metavar="PATH",
+        help="the Dockerfile, relative to the context (default Dockerfile)",
+    )
+    add("cache_repo", "--cache-repo", metavar="REPO", help="remote cache repository, no tag (default <image repository>/cache)")
+    add(
+        "no_cache",
+        "--no-cache",
+        action="store_true",
+        default=None,
+        help="use no layer cache, local or remote: build every step (as docker build --no-cache)",
+    )
+    add(
+        "cache",
+        "--no-remote-cache",
+        action="store_true",
+        default=None,
+        help="neither import from nor export to the remote cache (--cache-repo)",
+    )
+    add("cache_tag", "--cache-tag", metavar="TAG", help="BuildKit: the tag of the cache in --cache-repo (default buildcache)")
+    add("cache_mode", "--cache-mode", choices=("min", "max"), help="BuildKit: min caches the last stage only (default max)")
+    add("cache_ttl", "--cache-ttl", metavar="DURATION", help="kaniko, buildah: ignore cached layers older than this (168h)")
+    add(
+        "build_args",
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="build argument (repeatable; a bare K takes its value from the environment, as docker does)",
+    )
+    add("target", "--target", metavar="STAGE", help="the Dockerfile stage to build")
+    add(
+        "platforms",
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH",
+        help="target platform (repeatable, or comma-separated)",
+    )
+    add("labels", "--label", action="append", default=[], metavar="K=V", help="image label (repeatable)")
+    add("docker_config_secret", "--docker-config-secret", metavar="NAME", help="Secret with registry credentials")
+    add(
+        "insecure_registries",
         "--insecure-registry",
         action="append",
         default=[],
         metavar="HOST[:PORT]",
         help="registry reached over plain HTTP: pulls, pushes, the cache (repeatable; others keep TLS)",
     )
-    g.add_argument("--registry-ca", metavar="NAME", help="ConfigMap or Secret with CA certificates (*.crt) to trust")
-    g.add_argument("--workspace-pvc", metavar="NAME", help="PersistentVolumeClaim holding the build context")
-    g.add_argument("--kaniko-cache-pvc", metavar="NAME", help="kaniko: PVC the warmer fills with base images")
-    g.add_argument("--warm-image", action="append", default=[], metavar="REF", help="kaniko: base image to warm")
-    g.add_argument("--builder-image", metavar="REF", help="replace the builder's pinned image")
-    g.add_argument(
-        "--extra-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra builder argument, one argv element (repeatable; write --extra-arg=--flag=value)",
-    )
+    add("registry_ca", "--registry-ca", metavar="NAME", help="ConfigMap or Secret with CA certificates (*.crt) to trust")
+    add("workspace_pvc", "--workspace-pvc", metavar="NAME", help="PersistentVolumeClaim holding the build context")
+    add("kaniko_cache_pvc", "--kaniko-cache-pvc", metavar="NAME", help="kaniko: the PVC the warmer fills with base images")
+    add("warm_images", "--warm-image", action="append", default=[], metavar="REF", help="kaniko: a base image to warm")
+    add("builder_image", "--builder-image", metavar="REF", help="replace the builder's pinned image")
+    add("extra_args", "--extra-arg", action="append", default=[], metavar="ARG",
+        help="extra builder argument, one argv element (repeatable; write --extra-arg=--flag=value)")  # fmt: skip
     g.add_argument("--specs", metavar="FILE", help="YAML list of build specs; the flags above are their defaults")
-    parser.set_defaults(_images_required=images_required)
 
 
-def _flag_defaults(args: argparse.Namespace) -> dict[str, Any]:
+def _build_arg(entry: str) -> str:
+    """``K=V`` as given; a bare ``K`` takes ``$K`` (docker's rule), which must then be set."""
+    if "=" in entry or not entry:
+        return entry
+    if entry not in os.environ:
+        raise SpecError("--build-arg", entry, "has no value and is not set in the environment: write KEY=VALUE")
+    return f"{entry}={os.environ[entry]}"
+
+
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The spec fields given on the command line, as ``BuildSpec`` keyword arguments."""
     out: dict[str, Any] = {}
     for name, (flag, _) in FIELDS.items():
@@ -97,12 +147,25 @@ def _flag_defaults(args: argparse.Namespace) -> dict[str, Any]:
         if name == "cache":
             if value:
                 out["cache"] = False
+        elif name == "platforms":
+            if value:
+                out[name] = [p for item in value for p in item.split(",") if p]
+        elif name == "build_args":
+            if value:
+                out[name] = [_build_arg(item) for item in value]
         elif isinstance(value, list):
             if value:
                 out[name] = value
         elif value is not None:
             out[name] = value
     return out
+
+
+def check_engine_flags(args: argparse.Namespace, engine: str) -> None:
+    """A spec flag the engine does not read is an error, even with its default value (``--cache-mode max``)."""
+    for name, value in given_flags(args).items():
+        if name in ENGINE_ONLY and engine not in ENGINE_ONLY[name]:
+            raise SpecError(FIELDS[name][0], value, engine_only_reason(name, engine))
 
 
 def translate(
@@ -155,7 +218,7 @@ def spec_from_mapping(item: Mapping[str, Any], defaults: Mapping[str, Any], wher
 
 def specs_from_args(args: argparse.Namespace) -> list[BuildSpec]:
     """The build specs the command line asks for: ``--specs`` items, or the flags alone."""
-    defaults = _flag_defaults(args)
+    defaults = given_flags(args)
     specs_file = getattr(args, "specs", None)
     if specs_file:
         import yaml
@@ -171,7 +234,7 @@ def specs_from_args(args: argparse.Namespace) -> list[BuildSpec]:
             raise SpecError("--specs", specs_file, "must hold a non-empty YAML list of build specs")
         return [spec_from_mapping(item, defaults, f"specs[{i}]") for i, item in enumerate(items)]
     if "images" not in defaults:
-        raise SpecError("--image", None, "at least one --image is required (or --specs FILE)")
+        raise SpecError("--image", None, "at least one destination is required: --image REF (or -t REF), or --specs FILE")
     try:
         return [BuildSpec(**defaults)]
     except SpecError as err:

@@ -43,7 +43,14 @@ class DemoResult:
         return self.cold.image_id == self.fresh.image_id and self.cold.digest == self.fresh.digest
 
 
-def run(example: Path, *, keep_registry: bool = False, progress: engine.Progress = print, verbose: bool = False) -> DemoResult:
+def run(
+    example: Path,
+    *,
+    keep_registry: bool = False,
+    progress: engine.Progress = print,
+    verbose: bool = False,
+    activity: engine.Activity | None = None,
+) -> DemoResult:
     registry.stop(REGISTRY_NAME)  # a demo interrupted earlier
     state = registry.start(REGISTRY_NAME, port=registry.free_port(), wipe=True)
     progress(f"demo: registry on {state.address} (data {state.data_dir})")
@@ -55,7 +62,7 @@ def run(example: Path, *, keep_registry: bool = False, progress: engine.Progress
         def build(tag: str, title: str) -> engine.BuildResult:
             progress(f"\ndemo: {title}")
             spec = BuildSpec(images=[f"{repo}:{tag}"], cache_repo=f"{repo}/cache", build_args={"BASE": base})
-            result = engine.build(spec, workspace=example, fresh=True, progress=progress, verbose=verbose)
+            result = engine.build(spec, workspace=example, fresh=True, progress=progress, verbose=verbose, activity=activity)
             progress(f"demo: {result.images[0]}@{result.digest}")
             progress(f"demo: {result.summary()}")
             return result
@@ -66,6 +73,11 @@ def run(example: Path, *, keep_registry: bool = False, progress: engine.Progress
         if not keep_registry:
             registry.stop(REGISTRY_NAME)
             progress(f"demo: registry on {state.address} stopped")
+        else:
+            progress(
+                f"demo: registry {REGISTRY_NAME} left running on {state.address} "
+                "('cachebuild registry status' shows it, 'cachebuild registry stop' stops it)"
+            )
     return DemoResult(cold=cold, fresh=fresh, registry=state.address)
 
 

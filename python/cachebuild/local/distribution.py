@@ -42,6 +42,17 @@ class RegistryUnreachable(LocalError):
     """Nothing answers the registry API at this address."""
 
 
+class RegistryTLSError(LocalError):
+    """The registry answered, but the TLS handshake failed (a plain-HTTP registry, an untrusted certificate)."""
+
+
+_TLS_HINTS = {
+    "WRONG_VERSION_NUMBER": "it does not speak TLS: a plain-HTTP registry (spoken to over plain HTTP only on "
+    "127.0.0.1 or localhost)",
+    "CERTIFICATE_VERIFY_FAILED": "its certificate is not trusted here: add its CA to this machine's CA certificates",
+}
+
+
 class AccessDenied(LocalError):
     """The registry refused the credentials (HTTP 401/403)."""
 
@@ -215,6 +226,11 @@ class Registry:
             return Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
+            if isinstance(reason, ssl.SSLError):  # it answered: TLS, not the network, is what failed
+                raise RegistryTLSError(
+                    f"TLS with the registry {self.host} failed ({getattr(reason, 'reason', None) or reason}): "
+                    + _TLS_HINTS.get(getattr(reason, "reason", ""), "check its certificate")
+                ) from None
             raise RegistryUnreachable(f"the registry {self.host} does not answer ({reason})") from None
 
     def ping(self) -> None:
@@ -335,3 +351,10 @@ class Registry:
         if reply.status == 404:
             return []
         return list(json.loads(reply.body).get("tags") or [])
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest of the manifest ``repository:reference`` (what ``IMAGE@sha256:…`` pins)."""
+        reply = self.request("GET", repository, f"manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if reply.status != 200:
+            raise LocalError(f"{self.host}/{repository}:{reference}: GET manifest answered HTTP {reply.status}")
+        return reply.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(reply.body).hexdigest()

@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachebuild.builders import buildah
+from cachebuild.dockerfile import args_in_stages
 from cachebuild.errors import SpecError
 from cachebuild.local import LocalError, cache_dir
 from cachebuild.local.distribution import DockerConfig, Registry, RegistryUnreachable, is_loopback
@@ -40,8 +43,11 @@ from cachebuild.refs import ImageRef, parse_repository
 from cachebuild.spec import BuildSpec
 
 Progress = Callable[[str], None]
+Activity = Callable[["Step", "str | None"], None]
+"""A step started (``None``), or it printed a line: for a live display of the running step."""
 
-_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+# buildah prefixes a stage ("[2/3] ") in multi-stage builds and the platform ("[linux/arm64] ") in multi-platform ones.
+_STEP = re.compile(r"^(?:\[([a-z0-9_]+/[a-z0-9_./]+)\] )?(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
 _USING_CACHE = re.compile(r"^--> Using cache ([0-9a-f]{64})")
 _PULLED = re.compile(r"^--> Cache pulled from remote (\S+)")
 _PUSHING = re.compile(r"^--> Pushing cache (\S+)")
@@ -50,6 +56,9 @@ _IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 _RETRYING = re.compile(r'level=warning msg="(Failed, retrying in (?:[^"\\]|\\.)*)"')
 # An HTTP answer buildah 1.28 does not retry (containers/common retries network errors, not statuses).
 _UNRETRIED_STATUS = re.compile(r"received unexpected HTTP status: (5\d\d [^\n]*)|: (toomanyrequests)\b")
+_STEP_LINES_KEPT = 40
+_FAILURE_LINES = 15
+"""How many of its last output lines a failed step shows."""
 _PUSH_RETRY_SECONDS = 2.0
 _TERMINATE_SECONDS = 10.0
 
@@ -66,18 +75,31 @@ class Step:
     total: int
     instruction: str
     stage: str = ""
+    platform: str = ""
+    """Set in a multi-platform build: the platform this step built for."""
     cached: bool = False
     remote: bool = False
     """The layer was pulled from the cache repository (implies ``cached``)."""
     exported: bool = False
+    failed: bool = False
+    """The build stopped in this step."""
     seconds: float = 0.0
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=_STEP_LINES_KEPT), repr=False)
+    """The step's last lines of buildah output."""
 
     @property
     def is_from(self) -> bool:
         return self.instruction.upper().startswith("FROM ")
 
     @property
+    def label(self) -> str:
+        """``[2/6]``, or ``[linux/arm64 2/6]`` in a multi-platform build."""
+        return f"[{self.platform + ' ' if self.platform else ''}{self.number}/{self.total}]"
+
+    @property
     def outcome(self) -> str:
+        if self.failed:
+            return "FAILED"
         if self.is_from:
             return "base image"
         if self.remote:
@@ -105,9 +127,10 @@ class BuildResult:
         steps = self.layer_steps
         cached = sum(s.cached for s in steps)
         remote = sum(s.remote for s in steps)
+        platforms = len({s.platform for s in self.steps if s.platform})
         return (
-            f"{len(steps)} steps: {cached} from the cache ({remote} pulled from the remote cache), "
-            f"{len(steps) - cached} built; {self.seconds:.1f}s"
+            f"{len(steps)} steps{f' ({platforms} platforms)' if platforms > 1 else ''}: {cached} from the cache "
+            f"({remote} pulled from the remote cache), {len(steps) - cached} built; {self.seconds:.1f}s"
         )
 
 
@@ -129,6 +152,10 @@ def _repository_path(ref: ImageRef) -> str:
     return ref.path if ref.domain else (ref.path if "/" in ref.path else f"library/{ref.path}")
 
 
+def _short(instruction: str, width: int = 90) -> str:
+    return instruction if len(instruction) <= width else instruction[: width - 3] + "..."
+
+
 class _StepParser:
     """Turns buildah's output lines into :class:`Step` records, telling ``progress`` as it goes."""
 
@@ -142,18 +169,24 @@ class _StepParser:
         if self.steps and not self.steps[-1].seconds:
             step = self.steps[-1]
             step.seconds = time.monotonic() - self._started
-            self.progress(f"  [{step.number}/{step.total}] {step.outcome:<16} {step.seconds:5.1f}s")
+            self.progress(f"  {step.label} {step.outcome:<16} {step.seconds:5.1f}s")
+
+    @property
+    def running(self) -> Step | None:
+        """The step buildah is in (started, not finished)."""
+        return self.steps[-1] if self.steps and not self.steps[-1].seconds else None
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
+        if self.steps and not _STEP.match(line):
+            self.steps[-1].output.append(line)
         if m := _STEP.match(line):
             self._finish_current()
-            stage = f"stage {m[1]}/{m[2]} " if m[1] else ""
-            step = Step(number=int(m[3]), total=int(m[4]), instruction=m[5], stage=stage)
+            stage = f"stage {m[2]}/{m[3]} " if m[2] else ""
+            step = Step(number=int(m[4]), total=int(m[5]), instruction=m[6], stage=stage, platform=m[1] or "")
             self.steps.append(step)
             self._started = time.monotonic()
-            shown = step.instruction if len(step.instruction) <= 90 else step.instruction[:87] + "..."
-            self.progress(f"  [{step.number}/{step.total}] {stage}{shown}")
+            self.progress(f"  {step.label} {stage}{_short(step.instruction)}")
         elif self.steps and _PULLED.match(line):
             self.steps[-1].remote = True
         elif self.steps and _USING_CACHE.match(line):
@@ -163,7 +196,10 @@ class _StepParser:
         elif _IMAGE_ID.match(line):
             self.image_id = "sha256:" + line
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
+        """The end of buildah's output; ``failed``: it exited non-zero, in the step that was running."""
+        if failed and self.running is not None:
+            self.running.failed = True
         self._finish_current()
 
 
@@ -253,6 +289,82 @@ def _push(image: str, argv: list[str], on_line: Callable[[str], None], progress:
         time.sleep(delay)
 
 
+CLUSTER_FIELDS = {
+    "workspace_pvc": "a cluster setting; the local engine builds from a folder, the workspace",
+    "docker_config_secret": "a cluster setting; the local engine reads credentials from a docker config file",
+    "builder_image": "a cluster setting; the local engine runs this machine's buildah",
+    "registry_ca": "a cluster setting (a ConfigMap or Secret); the local engine trusts this machine's CA certificates",
+    "insecure_registries": "a cluster setting; the local engine speaks plain HTTP to registries on 127.0.0.1 or "
+    "localhost only, TLS to any other",
+}
+"""The spec fields the local engine has no use for (beyond those buildah does not read), and why."""
+
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+# GOARCH (the OCI platform's architecture) → the name of qemu-user-static's binfmt_misc entry.
+_QEMU_NAMES = {
+    "amd64": "x86_64",
+    "386": "i386",
+    "arm64": "aarch64",
+    "arm": "arm",
+    "ppc64le": "ppc64le",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64le": "mips64el",
+    "mips64": "mips64",
+    "mipsle": "mipsel",
+    "mips": "mips",
+    "loong64": "loongarch64",
+}
+# platform.machine() → the architectures its CPU runs without an emulator.
+_NATIVE = {"x86_64": {"amd64", "386"}, "aarch64": {"arm64"}, "ppc64le": {"ppc64le"}, "s390x": {"s390x"}, "riscv64": {"riscv64"}}
+
+
+def check_local(spec: BuildSpec) -> None:
+    """What the local engine cannot build: cluster settings, other builders' options, several or foreign platforms."""
+    for name, reason in CLUSTER_FIELDS.items():
+        value = getattr(spec, name)
+        if value not in (None, ()):
+            raise SpecError(name, list(value) if isinstance(value, tuple) else value, reason)
+    spec.check_engine("buildah")
+    check_platform(spec)
+
+
+def check_platform(spec: BuildSpec) -> None:
+    """Each platform of another architecture needs its emulator registered (binfmt_misc, with the F flag)."""
+    for i, value in enumerate(spec.platforms):
+        _check_one_platform(f"platforms[{i}]" if len(spec.platforms) > 1 else "platforms", value)
+
+
+def _check_one_platform(field: str, value: str) -> None:
+    system, arch = value.split("/")[:2]
+    if system != "linux":
+        raise SpecError(field, value, "the local engine builds linux images only")
+    machine = platform.machine()
+    if arch in (_NATIVE.get(machine) or {goarch for goarch, qemu in _QEMU_NAMES.items() if qemu == machine}):
+        return
+    entry = BINFMT_MISC / f"qemu-{_QEMU_NAMES.get(arch, arch)}"
+    try:
+        lines = entry.read_text().splitlines()
+    except OSError:
+        raise SpecError(
+            field,
+            value,
+            f"this machine cannot run {arch} programs: no emulator is registered ({entry} is missing; "
+            "apt-get install qemu-user-static)",
+        ) from None
+    flags = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
+    if not lines or lines[0] != "enabled":
+        raise SpecError(field, value, f"the {arch} emulator is registered but disabled ({entry})")
+    if "F" not in flags:
+        raise SpecError(
+            field,
+            value,
+            f"the {arch} emulator ({entry}) lacks the F flag, so RUN steps inside buildah's chroot cannot start it "
+            "(Debian's qemu-user-static registers it with F)",
+        )
+
+
 def check_context(spec: BuildSpec, workspace: Path) -> Path:
     """The context folder inside ``workspace``; :class:`SpecError` when it or the Dockerfile is missing."""
     if spec.git is not None:
@@ -287,7 +399,7 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
             note = f"cache: {err}; building WITHOUT the remote cache"
             notes.append(note)
             progress(note)
-            spec = dataclasses.replace(spec, cache=False)
+            spec = dataclasses.replace(spec, cache=False, cache_repo=None)
     targets = list(spec.image_refs)
     if spec.cache:
         targets.append(parse_repository("cache_repo", spec.effective_cache_repo))
@@ -304,6 +416,41 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
     return spec, notes
 
 
+def cache_warnings(dockerfile: Path) -> list[str]:
+    """What in the Dockerfile makes buildah 1.28 miss the remote cache: an ``ARG`` inside a stage."""
+    return [
+        f"{dockerfile.name} line {number}: {_short(instruction, 60)}: an ARG after FROM gets a new cache key on every "
+        "build with buildah 1.28, so every later step of its stage misses the remote cache; declare it before the "
+        "first FROM if only FROM lines use it"
+        for number, instruction in args_in_stages(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    ]
+
+
+def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
+    """The pushed index must hold every platform asked for.
+
+    buildah 1.28's layer cache does not key layers by platform: when two platforms' layers are the
+    same bytes (``FROM scratch`` and a ``COPY``), the second platform reuses the first's image and
+    ``--manifest`` keeps one entry. A build that says it made two platforms must have made two.
+    """
+    ref = spec.image_refs[0]
+    host = _registry_hosts([ref])[0]
+    index = Registry(host, config.credentials(host)).manifest(_repository_path(ref), digest)
+    found = {
+        "/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant"))))
+        for m in index.get("manifests", [])
+        if "platform" in m
+    }
+    missing = [p for p in spec.platforms if p not in found]
+    if missing:
+        raise LocalError(
+            f"the index pushed to {spec.images[0]} holds {', '.join(sorted(found)) or 'no platform'}, not "
+            f"{', '.join(missing)}: buildah 1.28 gave two platforms one image because their layers were the same "
+            "bytes (its layer cache does not key layers by platform, e.g. FROM scratch and a COPY); build each "
+            "platform with --no-cache, or from a base image of that platform"
+        )
+
+
 def build(
     spec: BuildSpec,
     *,
@@ -312,28 +459,39 @@ def build(
     fresh: bool = False,
     progress: Progress = print,
     verbose: bool = False,
+    activity: Activity | None = None,
 ) -> BuildResult:
     """Build and push ``spec`` with buildah; the digest and what the cache did per step.
+
+    ``progress`` gets the report's lines; ``activity``, unless ``verbose``, is told when a step starts
+    (``line`` ``None``) and of each line of buildah output while it runs (a live display of the step).
 
     Raises :class:`SpecError` (context or Dockerfile missing), :class:`LocalError` (registry access,
     a failed build or push, with buildah's last lines) or :class:`BuildInterrupted`.
     """
     started = time.monotonic()
-    spec.check_engine("buildah")
+    check_local(spec)
     workspace = workspace.resolve()
     check_context(spec, workspace)
     if shutil.which("buildah") is None:
         raise LocalError("buildah is not installed (apt-get install buildah; see scripts/setup.sh)")
     config = DockerConfig.load(docker_config)
     spec, notes = preflight(spec, config, progress)
+    if spec.cache and not spec.no_cache and spec.git is None:
+        for warning in cache_warnings(check_context(spec, workspace) / spec.dockerfile):
+            progress(f"warning: {warning}")
+            notes.append(warning)
     hosts = _registry_hosts(spec.image_refs) + (
         _registry_hosts([parse_repository("cache_repo", spec.effective_cache_repo)]) if spec.cache else []
     )
     tls_verify = "false" if any(is_loopback(h) for h in hosts) else "true"
-    if spec.cache:
+    if spec.no_cache:
+        also = f"; new layers still go to the remote cache {spec.effective_cache_repo} (--cache-to)" if spec.cache else ""
+        progress(f"cache: none used (--no-cache: every step is built){also}")
+    elif spec.cache:
         progress(f"cache: {spec.effective_cache_repo} (--cache-from/--cache-to)")
     elif not notes:
-        progress("cache: off")
+        progress("cache: the local layer store only (--no-remote-cache)")
     with _storage(fresh, progress) as root, tempfile.TemporaryDirectory(prefix="cachebuild-") as scratch:
         digest_file = Path(scratch) / "image-digest"
         auth_file = config.for_buildah(Path(scratch))
@@ -356,19 +514,31 @@ def build(
                 progress(f"  retrying: {notice}")
 
         def on_build_line(line: str) -> None:
+            before = parser.running
             parser.feed(line)
             on_push_line(line)
+            running = parser.running
+            if activity is not None and not verbose and running is not None:
+                activity(running, None if running is not before else line.rstrip("\n"))
 
         try:
             code = _run(argvs[0], on_build_line, log)
-            parser.close()
+            failed = parser.running if code != 0 else None
+            parser.close(failed=code != 0)
+            if failed is not None:
+                raise LocalError(
+                    f"buildah build failed in step {failed.label[1:-1]}: {_short(failed.instruction)} (exit {code}); "
+                    "its last output:\n" + "\n".join(list(failed.output)[-_FAILURE_LINES:])
+                )
             if code != 0:
-                raise LocalError(f"buildah build failed (exit {code}):\n" + "\n".join(log[-25:]))
+                raise LocalError(f"buildah build failed (exit {code}):\n" + "\n".join(log[-_FAILURE_LINES:]))
             digest = ""
             for image, push_argv in zip(spec.images, argvs[1:], strict=True):
                 progress(f"pushing {image}")
                 _push(image, push_argv, on_push_line, progress)
                 digest = digest_file.read_text().strip()
+            if len(spec.platforms) > 1:
+                check_index(spec, digest, config)
         except KeyboardInterrupt:
             raise BuildInterrupted("interrupted: buildah was stopped; the build did not complete") from None
     return BuildResult(

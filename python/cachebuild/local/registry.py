@@ -59,12 +59,38 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether docker-registry could listen on ``port`` of 127.0.0.1 now.
+
+    Bound with ``SO_REUSEADDR``, as Go's listener (docker-registry's) does on Linux: the sockets of a
+    registry just stopped (TIME-WAIT, FIN-WAIT) do not make its port look taken; a listener does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
         return True
+
+
+def last_port(name: str = DEFAULT_NAME) -> int | None:
+    """The port instance ``name`` last ran on (kept after it stops, so it comes back there)."""
+    try:
+        return int((instance_dir(name) / "port").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def instances() -> list[str]:
+    """The names of the instances that have run here (``default`` first, then by name)."""
+    root = cache_dir() / "registry"
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return sorted(names, key=lambda n: n != DEFAULT_NAME)
+
+
+def running() -> list[RegistryState]:
+    """Every instance that runs now."""
+    return [state for name in instances() if (state := status(name)) is not None]
 
 
 def _alive(pid: int) -> bool:
@@ -76,6 +102,19 @@ def _alive(pid: int) -> bool:
         return False
     state = stat.rpartition(")")[2].split()[0]
     return state != "Z" and b"registry" in cmdline
+
+
+def _exited(pid: int) -> bool:
+    """The process is gone or a zombie: its files, the listening socket among them, are closed.
+
+    Not :func:`_alive`: an exiting process shows an empty cmdline (its memory is released) before
+    its files are closed, and its port would still be taken.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def status(name: str = DEFAULT_NAME) -> RegistryState | None:
@@ -110,7 +149,10 @@ def start(
     htpasswd: str | None = None,
     wipe: bool = False,
 ) -> RegistryState:
-    """Start ``docker-registry`` on 127.0.0.1 (``port``, else 5000 if free, else a free port) and wait until it answers.
+    """Start ``docker-registry`` on 127.0.0.1 and wait until it answers.
+
+    ``port``: that one (:class:`LocalError` when taken); else the port the instance last ran on, else
+    5000, whichever is free first, else any free port (so a restarted registry stays where it was).
 
     ``htpasswd``: the content of an htpasswd file (bcrypt lines) to require basic auth.
     ``wipe``: start from an empty data directory. Already running → :class:`LocalError`.
@@ -122,7 +164,8 @@ def start(
     if binary is None:
         raise LocalError("docker-registry is not installed (apt-get install docker-registry)")
     if port is None:
-        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT) else free_port()
+        candidates = [p for p in (last_port(name), DEFAULT_PORT) if p is not None]
+        port = next((p for p in candidates if port_is_free(p)), None) or free_port()
     elif not port_is_free(port):
         raise LocalError(f"port {port} on 127.0.0.1 is in use")
     home = instance_dir(name)
@@ -158,6 +201,7 @@ def start(
         _terminate(process.pid)
         raise
     (home / "state.json").write_text(json.dumps(asdict(state)))
+    (home / "port").write_text(str(port))
     return state
 
 
@@ -188,7 +232,7 @@ def _terminate(pid: int) -> None:
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):  # reap it when it is our child
                 os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
+            if _exited(pid):
                 return
             time.sleep(0.05)
 
@@ -199,5 +243,10 @@ def stop(name: str = DEFAULT_NAME) -> RegistryState | None:
     if state is None:
         return None
     _terminate(state.pid)
+    # The process can look gone (a zombie leader) while its other threads still hold the listening
+    # socket: stopped means the port can be listened on again.
+    deadline = time.monotonic() + _STOP_SECONDS
+    while not port_is_free(state.port) and time.monotonic() < deadline:
+        time.sleep(0.02)
     (instance_dir(name) / "state.json").unlink(missing_ok=True)
     return state

@@ -12,12 +12,13 @@
 
 Every wait has a deadline; ``Pending`` and an empty status are not finished; dropped connections,
 429 and 5xx answers are retried with backoff inside the deadline; 401/403/404 are reported at once
-with what to check. A create is never duplicated by a retry.
+with what to check, and so is a server that cannot be reached (:class:`Unreachable`: refused, an
+unknown name, a TLS failure). A create is never duplicated by a retry.
 """
 
 from cachebuild.submit.argo import ArgoBuild, ArgoClient
 from cachebuild.submit.builds import submit_argo_templates, submit_argo_workflow, submit_tekton
-from cachebuild.submit.common import BuildStatus, BuildTimeout, ImageResult, Retry, SubmitError
+from cachebuild.submit.common import BuildStatus, BuildTimeout, ImageResult, Retry, SubmitError, Unreachable
 from cachebuild.submit.tekton import TektonBuild, TektonClient
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SubmitError",
     "TektonBuild",
     "TektonClient",
+    "Unreachable",
     "submit_argo_templates",
     "submit_argo_workflow",
     "submit_tekton",

@@ -12,20 +12,25 @@ so a create retried after a lost answer finds its own Workflow (409) instead of 
 from __future__ import annotations
 
 import copy
+import json
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from cachebuild.errors import SpecError
 from cachebuild.submit.common import (
     SUBMISSION_LABEL,
     BuildStatus,
     ImageResult,
     Progress,
     Retry,
+    RetryNotice,
     SubmitError,
     Transient,
+    connection_failure,
     epoch,
     new_submission_id,
     wait_for,
@@ -33,6 +38,28 @@ from cachebuild.submit.common import (
 
 DIGEST_OUTPUT = "image-digest"
 URL_OUTPUT = "image-url"
+REQUEST_TIMEOUT = (10.0, 60.0)
+"""Seconds to connect, and to wait for an answer: a server that never answers fails, it does not hang."""
+
+
+def _is_url(text: object) -> bool:
+    """An ``http(s)://host[:port][/path]`` URL with a host and no blanks."""
+    if not isinstance(text, str) or any(c.isspace() for c in text):
+        return False
+    try:
+        url = urllib.parse.urlsplit(text)
+        url.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.hostname)
+
+
+class _Session(requests.Session):
+    """A session whose requests time out (Hera's ``WorkflowsService`` passes no timeout)."""
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
 
 
 def workflow_status(workflow: dict[str, Any]) -> BuildStatus:
@@ -85,25 +112,28 @@ def _dropped(sent: Any, given: Any, path: str) -> str | None:
 
 def _check_nothing_dropped(manifest: dict[str, Any], request: Any) -> None:
     """Hera's models drop unknown fields silently; refuse to submit a Workflow that would lose one."""
-    import json
-
-    sent = json.loads(request.json(exclude_none=True, by_alias=True, exclude_unset=True, exclude_defaults=True))["workflow"]
+    sent = json.loads(request.model_dump_json(exclude_none=True, by_alias=True, exclude_unset=True, exclude_defaults=True))
+    sent = sent["workflow"]
     lost = _dropped(sent, manifest, "workflow")
     if lost:
         raise SubmitError(f"{lost}: not a Workflow field (Hera would drop it); fix the manifest", status=400)
 
 
 class ArgoClient:
-    """The Argo Server API for one namespace. ``verify``: True, False, or a CA bundle path."""
+    """The Argo Server API for one namespace. ``verify``: True, False, or a CA bundle path.
+
+    A ``host`` that is not an http(s) URL raises :class:`~cachebuild.errors.SpecError` (field ``host``).
+    """
 
     def __init__(self, host: str, *, token: str | None = None, namespace: str = "argo", verify: bool | str = True) -> None:
         from hera.workflows.service import WorkflowsService
 
-        if not host.startswith(("http://", "https://")):
-            raise SubmitError(f"argo-server: {host!r} must start with https:// (or http://)")
+        if not _is_url(host):
+            raise SpecError("host", host, "must be the Argo Server's URL, such as https://argo.example.com:2746")
+        self.address = host.rstrip("/")
         self.namespace = namespace
         self._last: requests.Response | None = None
-        session = requests.Session()
+        session = _Session()
         session.hooks["response"].append(self._remember)
         self._service = WorkflowsService(
             host=host.rstrip("/") + "/",
@@ -122,7 +152,7 @@ class ArgoClient:
         try:
             return fn()
         except (requests.ConnectionError, requests.Timeout) as err:
-            raise Transient(f"{what}: connection failed ({type(err).__name__})") from err
+            raise connection_failure(what, self.address, err) from err
         except SubmitError:
             raise
         except Exception as err:  # Hera raises its own exceptions (or a KeyError) for non-2xx answers
@@ -184,19 +214,30 @@ class ArgoClient:
         return retry.call("create workflow", attempt)
 
     def submit_template(
-        self, template: str, parameters: dict[str, str], *, retry: Retry, cluster_scope: bool = False
+        self,
+        template: str,
+        parameters: dict[str, str],
+        *,
+        retry: Retry,
+        cluster_scope: bool = False,
+        service_account: str | None = None,
+        generate_name: str | None = None,
     ) -> ArgoBuild:
-        """Run the installed (Cluster)WorkflowTemplate ``template`` with ``parameters``."""
+        """Run the installed (Cluster)WorkflowTemplate ``template`` with ``parameters``, as ``service_account``,
+        the Workflow named ``<generate_name or template->`` plus a submission id."""
         from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
 
         submission = new_submission_id()
-        name = f"{template}-{submission}"
+        name = f"{generate_name or template + '-'}{submission}"
         request = WorkflowSubmitRequest(
             namespace=self.namespace,
             resource_kind="ClusterWorkflowTemplate" if cluster_scope else "WorkflowTemplate",
             resource_name=template,
             submit_options=SubmitOpts(
-                name=name, labels=f"{SUBMISSION_LABEL}={submission}", parameters=[f"{k}={v}" for k, v in parameters.items()]
+                name=name,
+                labels=f"{SUBMISSION_LABEL}={submission}",
+                parameters=[f"{k}={v}" for k, v in parameters.items()],
+                service_account=service_account,
             ),
         )
         kind = "ClusterWorkflowTemplate" if cluster_scope else "WorkflowTemplate"
@@ -235,6 +276,13 @@ class ArgoBuild:
         retry = retry or Retry(time.monotonic() + 60)
         return workflow_status(retry.call(f"get workflow {self.name}", lambda: self.client.get(self.name)))
 
-    def wait(self, timeout: float, *, poll_interval: float = 2.0, on_progress: Progress | None = None) -> BuildStatus:
+    def wait(
+        self,
+        timeout: float,
+        *,
+        poll_interval: float = 2.0,
+        on_progress: Progress | None = None,
+        on_retry: RetryNotice | None = None,
+    ) -> BuildStatus:
         """Until the Workflow finishes or ``timeout`` seconds pass (then :class:`BuildTimeout`)."""
-        return wait_for(self.status, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress)
+        return wait_for(self.status, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress, on_retry=on_retry)

@@ -13,11 +13,12 @@ from typing import Any
 from cachebuild.errors import SpecError
 from cachebuild.spec import BuildSpec, Engine
 from cachebuild.submit.argo import ArgoBuild, ArgoClient
-from cachebuild.submit.common import Retry
+from cachebuild.submit.common import Retry, RetryNotice
 from cachebuild.submit.tekton import TektonBuild, TektonClient
 
 CREATE_DEADLINE = 300.0
-"""Seconds a create may keep retrying transient failures."""
+"""Seconds a create may keep retrying transient failures (429, 5xx, a dropped connection); ``on_retry``
+is told of each retry. A server that cannot be reached at all is reported at once (:class:`Unreachable`)."""
 
 
 def _specs(specs: BuildSpec | Sequence[BuildSpec]) -> list[BuildSpec]:
@@ -35,6 +36,7 @@ def submit_argo_workflow(
     inline: bool = False,
     cluster_scope: bool = False,
     create_deadline: float = CREATE_DEADLINE,
+    on_retry: RetryNotice | None = None,
     **workflow_options: Any,
 ) -> ArgoBuild:
     """Create one Workflow building every spec (``POST /api/v1/workflows/{ns}``).
@@ -45,7 +47,7 @@ def submit_argo_workflow(
     from cachebuild import argo
 
     manifest = argo.workflow(_specs(specs), engine, inline=inline, cluster_scope=cluster_scope, **workflow_options).to_dict()
-    return client.create(manifest, retry=Retry.within(create_deadline))
+    return client.create(manifest, retry=Retry.within(create_deadline, on_retry=on_retry))
 
 
 def submit_argo_templates(
@@ -55,6 +57,9 @@ def submit_argo_templates(
     *,
     cluster_scope: bool = False,
     create_deadline: float = CREATE_DEADLINE,
+    on_retry: RetryNotice | None = None,
+    service_account: str | None = None,
+    generate_name: str | None = None,
 ) -> list[ArgoBuild]:
     """Run the installed WorkflowTemplate once per spec (``POST /api/v1/workflows/{ns}/submit``).
 
@@ -69,8 +74,13 @@ def submit_argo_templates(
             submissions.append(argo.template_submission(spec, engine))
         except SpecError as err:
             raise err.renamed(f"specs[{i}].{err.field}") if len(items) > 1 else err from None
-    retry = Retry.within(create_deadline)
-    return [client.submit_template(name, params, retry=retry, cluster_scope=cluster_scope) for name, params in submissions]
+    retry = Retry.within(create_deadline, on_retry=on_retry)
+    return [
+        client.submit_template(
+            name, params, retry=retry, cluster_scope=cluster_scope, service_account=service_account, generate_name=generate_name
+        )
+        for name, params in submissions
+    ]
 
 
 def submit_tekton(
@@ -79,10 +89,11 @@ def submit_tekton(
     engine: Engine = "buildkit",
     *,
     create_deadline: float = CREATE_DEADLINE,
+    on_retry: RetryNotice | None = None,
     **run_options: Any,
 ) -> TektonBuild:
     """Create one PipelineRun building every spec; ``run_options`` go to :func:`cachebuild.tekton.pipeline_run`."""
     from cachebuild import tekton
 
     manifest = tekton.pipeline_run(_specs(specs), engine, namespace=client.namespace, **run_options)
-    return client.create(manifest, retry=Retry.within(create_deadline))
+    return client.create(manifest, retry=Retry.within(create_deadline, on_retry=on_retry))

@@ -12,20 +12,25 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from cachebuild.errors import SpecError
 from cachebuild.submit.common import (
     SUBMISSION_LABEL,
     BuildStatus,
     ImageResult,
     Progress,
     Retry,
+    RetryNotice,
     SubmitError,
     Transient,
+    connection_failure,
     epoch,
     new_submission_id,
     wait_for,
 )
 
 GROUP, VERSION = "tekton.dev", "v1"
+REQUEST_TIMEOUT = (10.0, 60.0)
+"""Seconds to connect, and to wait for an answer: an API server that never answers fails, it does not hang."""
 
 
 def _phase(obj: dict[str, Any]) -> tuple[str, str]:
@@ -44,7 +49,10 @@ def _phase(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 class TektonClient:
-    """The Kubernetes API (kubeconfig or in-cluster) for Tekton objects in one namespace."""
+    """The Kubernetes API (kubeconfig or in-cluster) for Tekton objects in one namespace.
+
+    A kubeconfig that is missing or unusable raises :class:`~cachebuild.errors.SpecError` naming its path.
+    """
 
     def __init__(
         self,
@@ -57,14 +65,19 @@ class TektonClient:
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        try:
-            if in_cluster:
+        if in_cluster:
+            try:
                 config.load_incluster_config(client_configuration=configuration)
-            else:
+            except config.ConfigException as err:
+                raise SubmitError(f"in-cluster configuration: {err} (is this a pod with a service account?)") from None
+        else:
+            shown = _kubeconfig_files(kubeconfig)
+            try:
                 config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        except config.ConfigException as err:
-            raise SubmitError(f"kubeconfig: {err}") from None
+            except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as err:
+                raise SpecError("kubeconfig", shown, f"cannot use it: {err}") from None
         configuration.retries = 0  # our own retries, inside the deadline
+        self.address = str(configuration.host)
         if namespace is None and not in_cluster:
             try:
                 _, active = config.list_kube_config_contexts(config_file=kubeconfig)
@@ -95,12 +108,14 @@ class TektonClient:
             }
             raise SubmitError(f"{what}: HTTP {code}: {hints.get(code, _message(err))}", status=code) from err
         except (HTTPError, OSError) as err:
-            raise Transient(f"{what}: connection failed ({type(err).__name__})") from err
+            raise connection_failure(what, self.address, err) from err
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             f"get {plural} {name}",
-            lambda: self._api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name),
+            lambda: self._api.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
+            ),
             not_found=f"no {plural[:-1]} {name!r} in namespace {self.namespace!r}",
         )
         return result
@@ -120,7 +135,9 @@ class TektonClient:
             try:
                 self._call(
                     f"create {plural[:-1]} {name}",
-                    lambda: self._api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, manifest),
+                    lambda: self._api.create_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, plural, manifest, _request_timeout=REQUEST_TIMEOUT
+                    ),
                     not_found=f"namespace {self.namespace!r} not found, or Tekton Pipelines is not installed "
                     f"(no {plural}.tekton.dev/v1 resource)",
                 )
@@ -135,6 +152,23 @@ class TektonClient:
             return TektonBuild(self, plural, name)
 
         return retry.call(f"create {plural[:-1]}", attempt)
+
+
+def _kubeconfig_files(given: str | None) -> str:
+    """The kubeconfig file(s) the client reads (``given``, else ``$KUBECONFIG``, else ``~/.kube/config``, as
+    kubectl), for messages; :class:`SpecError` naming them when none exists."""
+    import os
+
+    if given:
+        paths, what = [given], "given"
+    elif os.environ.get("KUBECONFIG"):
+        paths, what = [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p], "from $KUBECONFIG"
+    else:
+        paths, what = [os.path.expanduser("~/.kube/config")], "the default"
+    shown = os.pathsep.join(paths)
+    if not any(os.path.isfile(p) for p in paths):
+        raise SpecError("kubeconfig", shown, f"no such file ({what}): give --kubeconfig FILE, or --in-cluster in a pod")
+    return shown
 
 
 def _message(err: Any) -> str:
@@ -193,6 +227,13 @@ class TektonBuild:
     def _taskrun(self, name: str, retry: Retry) -> dict[str, Any]:
         return retry.call(f"get {name}", lambda: self.client.get("taskruns", name))
 
-    def wait(self, timeout: float, *, poll_interval: float = 2.0, on_progress: Progress | None = None) -> BuildStatus:
+    def wait(
+        self,
+        timeout: float,
+        *,
+        poll_interval: float = 2.0,
+        on_progress: Progress | None = None,
+        on_retry: RetryNotice | None = None,
+    ) -> BuildStatus:
         """Until the run finishes or ``timeout`` seconds pass (then :class:`BuildTimeout`)."""
-        return wait_for(self.status, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress)
+        return wait_for(self.status, timeout=timeout, poll_interval=poll_interval, on_progress=on_progress, on_retry=on_retry)

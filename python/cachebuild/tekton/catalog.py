@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachebuild.catalog import dump_yaml
-from cachebuild.markdown import cell, code, default_cell, fenced, table
+from cachebuild.markdown import GENERATED_HEADER, cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import CACHE_SUBPATH, DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
 from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
+from cachebuild.yamltext import dump_yaml
 
 _REGISTRY = "registry.example.com/team"
+_GIT = TaskOrigin("git")  # the samples and README examples reference the Tasks through the git resolver
 _SECRET_NAME = "registry-credentials"  # noqa: S105 -- the name of a Secret in the samples, not a credential
 _E2E_REGISTRY = "localhost:5000"
 """tests/run.yaml pushes here: the catalog e2e adds a registry sidecar on localhost:5000."""
@@ -36,10 +37,16 @@ def _sample_spec(engine: str) -> BuildSpec:
 
 def _samples(task: TaskDef) -> dict[str, dict[str, Any]]:
     if task.engine == "kaniko":
-        return {"warm-then-build.yaml": pipeline_run([_sample_spec("kaniko")], "kaniko", generate_name="kaniko-warm-then-build-")}
+        return {
+            "warm-then-build.yaml": pipeline_run(
+                [_sample_spec("kaniko")], "kaniko", _GIT, generate_name="kaniko-warm-then-build-"
+            )
+        }
     if task is BUILDKIT:
-        return {"registry-cache.yaml": pipeline_run([_sample_spec("buildkit")], "buildkit", generate_name="buildkit-build-")}
-    return {"registry-cache.yaml": pipeline_run([_sample_spec("buildah")], "buildah", generate_name="buildah-build-")}
+        return {
+            "registry-cache.yaml": pipeline_run([_sample_spec("buildkit")], "buildkit", _GIT, generate_name="buildkit-build-")
+        }
+    return {"registry-cache.yaml": pipeline_run([_sample_spec("buildah")], "buildah", _GIT, generate_name="buildah-build-")}
 
 
 def _e2e(task: TaskDef) -> dict[str, Any]:
@@ -67,7 +74,8 @@ GIT_URL_NOTE = (
     f"The git resolver `url` in these examples, `{DEFAULT_GIT_URL}`, is a placeholder (the project's public "
     "repository is not known yet): **replace it with the URL of your clone or fork of cachebuild**, and `revision` "
     f"(`{DEFAULT_GIT_REVISION}`) with a tag or commit of it. `cachebuild workflow --on tekton --tekton-git-url URL "
-    "--tekton-git-revision REV` prints PipelineRuns that use yours."
+    "--tekton-git-revision REV` prints PipelineRuns that use yours; without them it references the Tasks installed "
+    "in the namespace by name (`taskRef: {name: …}`, after `kubectl apply -f`)."
 )
 
 
@@ -83,7 +91,7 @@ def readme(task: TaskDef) -> str:
             workspace_pvc="app-source",
             warm_images=("docker.io/library/golang:1.23", "docker.io/library/alpine:3.20"),
         )
-    run = dump_yaml(task_run(spec, task), header=False)
+    run = dump_yaml(task_run(spec, task, _GIT), header=False)
     chain_intro = (
         "kaniko-warm, then kaniko-build, sharing the `cache` workspace (a PVC: an emptyDir does not cross Pods). "
         f"It is the `{CACHE_SUBPATH}` folder of the source PVC, not a claim of its own: Tekton's default "
@@ -164,7 +172,7 @@ def files() -> dict[str, str]:
     for task in TASKS:
         folder = f"tasks/{task.name}/{VERSION}"
         out[task_path(task)] = dump_yaml(task.manifest())
-        out[f"{folder}/README.md"] = readme(task)
+        out[f"{folder}/README.md"] = GENERATED_HEADER + readme(task)
         for name, sample in _samples(task).items():
             out[f"{folder}/samples/{name}"] = dump_yaml(sample)
         out[f"{folder}/tests/run.yaml"] = dump_yaml(_e2e(task))

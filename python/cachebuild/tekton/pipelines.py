@@ -43,9 +43,10 @@ CACHE_CLAIM_SIZE = "5Gi"
 
 @dataclass(frozen=True)
 class TaskOrigin:
-    """Where Tasks come from: ``git`` (resolver, ``url``@``revision``), ``inline`` or ``name``."""
+    """Where Tasks come from: ``name`` (installed in the namespace, the default), ``git`` (the resolver,
+    ``url``@``revision``; the default ``url`` is a placeholder) or ``inline``."""
 
-    source: TaskSource = "git"
+    source: TaskSource = "name"
     url: str = DEFAULT_GIT_URL
     revision: str = DEFAULT_GIT_REVISION
 

@@ -59,6 +59,7 @@ PARAMS: dict[str, Param] = {
         "The cache repository, without a tag, e.g. registry.example.com/team/app/cache; empty: <repository of IMAGE>/cache.",
         default="",
     ),
+    "no_cache": Param("NO_CACHE", "Build every step, using no layer cache, local or remote: true or false.", default="false"),
     "cache_tag": Param("CACHE_TAG", "The tag of the cache in CACHE_REPO.", default=DEFAULT_CACHE_TAG),
     "cache_mode": Param(
         "CACHE_MODE",
