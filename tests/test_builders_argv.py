@@ -11,6 +11,7 @@ CACHE = "registry.example.com/team/cache"
 WS = "/workspace/source"
 
 BUILDKIT_HEAD = ["buildctl-daemonless.sh", "build", "--frontend", "dockerfile.v0"]
+OCI = "oci-mediatypes=true,image-manifest=true"
 BUILDKIT_CASES = {
     "defaults": (
         BuildSpec(IMG),
@@ -25,7 +26,7 @@ BUILDKIT_CASES = {
             "--output",
             f'type=image,"name={IMG}",push=true',
             "--export-cache",
-            "type=registry,ref=registry.example.com/team/app/cache:buildcache,mode=max,ignore-error=true",
+            "type=registry,ref=registry.example.com/team/app/cache:buildcache,mode=max,ignore-error=true," + OCI,
             "--import-cache",
             "type=registry,ref=registry.example.com/team/app/cache:buildcache",
             "--metadata-file",
@@ -71,7 +72,7 @@ BUILDKIT_CASES = {
             "--output",
             f'type=image,"name={IMG}",push=true',
             "--export-cache",
-            f"type=registry,ref={CACHE}:main,mode=min,ignore-error=true",
+            f"type=registry,ref={CACHE}:main,mode=min,ignore-error=true," + OCI,
             "--import-cache",
             f"type=registry,ref={CACHE}:main",
             "--metadata-file",
@@ -104,6 +105,77 @@ BUILDKIT_CASES = {
         ],
     ),
 }
+
+
+def _buildkit_cache(spec):
+    """The argv between --output and --metadata-file: the cache flags."""
+    argv = buildkit.build_argv(spec)
+    return argv[argv.index("--output") + 2 : argv.index("--metadata-file")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"cache_branch": "feature/Login Page"},
+            [
+                "--export-cache",
+                f"type=registry,ref={CACHE}:feature-Login-Page,mode=max,ignore-error=true,{OCI}",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:feature-Login-Page",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:buildcache",
+            ],
+        ),
+        (
+            {"cache_from": [f"{CACHE}:pr-7", f"{CACHE}:main"], "cache_to": f"{CACHE}:pr-7"},
+            [
+                "--export-cache",
+                f"type=registry,ref={CACHE}:pr-7,mode=max,ignore-error=true,{OCI}",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:pr-7",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:main",
+            ],
+        ),
+        ({"cache_read_only": True}, ["--import-cache", f"type=registry,ref={CACHE}:buildcache"]),
+        (
+            {"cache_compression": "zstd", "cache_compression_level": 19, "cache_mode": "min"},
+            [
+                "--export-cache",
+                f"type=registry,ref={CACHE}:buildcache,mode=min,ignore-error=true,{OCI},compression=zstd,compression-level=19",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:buildcache",
+            ],
+        ),
+        (
+            {"cache_oci_mediatypes": False, "cache_image_manifest": False},
+            [
+                "--export-cache",
+                f"type=registry,ref={CACHE}:buildcache,mode=max,ignore-error=true,oci-mediatypes=false,image-manifest=false",
+                "--import-cache",
+                f"type=registry,ref={CACHE}:buildcache",
+            ],
+        ),
+    ],
+)
+def test_buildkit_cache_policy(fields, expected):
+    assert _buildkit_cache(BuildSpec(IMG, cache_repo=CACHE, **fields)) == expected
+
+
+def test_buildah_cache_policy():
+    chain = BuildSpec(IMG, cache_from=[f"{CACHE}-pr", CACHE], cache_to=f"{CACHE}-pr")
+    build = buildah.build_argv(chain)[0]
+    expected = [f"--cache-from={CACHE}-pr", f"--cache-from={CACHE}", f"--cache-to={CACHE}-pr"]
+    assert [a for a in build if a.startswith("--cache")] == expected
+    read_only = buildah.build_argv(BuildSpec(IMG, cache_repo=CACHE, cache_read_only=True))[0]
+    assert [a for a in read_only if a.startswith("--cache")] == [f"--cache-from={CACHE}"]
+
+
+def test_kaniko_read_only_cache_is_never_pushed():
+    argv = kaniko.build_argv(BuildSpec(IMG, cache_repo=CACHE, cache_read_only=True))
+    assert argv[4:9] == ["--cache=true", f"--cache-repo={CACHE}", "--cache-dir=/cache", "--no-push-cache", KANIKO_OUT[0]]
+
 
 KANIKO_CACHE = ["--cache=true", "--cache-repo=registry.example.com/team/app/cache", "--cache-dir=/cache"]
 KANIKO_OUT = ["--digest-file=/kaniko/cachebuild/image-digest", "--image-name-with-digest-file=/kaniko/cachebuild/image-ref"]
@@ -328,7 +400,7 @@ BUILDKIT_CASES["--no-cache: nothing from a cache, the remote cache still written
         "--output",
         f'type=image,"name={IMG}",push=true',
         "--export-cache",
-        "type=registry,ref=registry.example.com/team/app/cache:buildcache,mode=max,ignore-error=true",
+        "type=registry,ref=registry.example.com/team/app/cache:buildcache,mode=max,ignore-error=true," + OCI,
         "--import-cache",
         "type=registry,ref=registry.example.com/team/app/cache:buildcache",
         "--no-cache",

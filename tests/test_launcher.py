@@ -39,6 +39,9 @@ SPECS = [
     BuildSpec(IMG, context="https://github.com/org/repo.git#" + "f" * 40),
     BuildSpec(IMG, context="https://github.com/org/repo.git#refs/tags/v1"),
     BuildSpec(IMG, context="https://github.com/org/repo.git"),
+    BuildSpec(IMG, cache_branch="feature/Login Page", cache_compression="zstd", cache_compression_level=12, cache_mode="min"),
+    BuildSpec(IMG, cache_from=["registry.example.com/c/pr", "registry.example.com/c/main"], cache_to="registry.example.com/c/pr"),
+    BuildSpec(IMG, cache_read_only=True, cache_oci_mediatypes=False, cache_image_manifest=False, cache_compression_level=3),
     BuildSpec(
         IMG,
         platforms=["linux/amd64", "linux/arm64"],
@@ -60,7 +63,7 @@ DOCKERFILE = "ARG BASE=docker.io/library/busybox:1.36\nFROM ${BASE} AS base\nFRO
 
 def _layout(layout, tmp, spec=None):
     """Output files in the test's folder instead of /tmp/cachebuild; a workspace holding ``spec``'s Dockerfile."""
-    written = {"buildkitd_config", "registries_drop_in", "ca_bundle"}  # files the launchers write
+    written = {"buildkitd_config", "registries_drop_in", "ca_bundle", "build_log"}  # files the launchers write
     out = {k: str(tmp / "out" / v.rsplit("/", 1)[-1]) if k.endswith("_file") or k in written else v for k, v in layout.items()}
     workspace = tmp / "ws"
     if spec is not None and spec.git is None:
@@ -142,7 +145,23 @@ TEXT_TRANSFORMS = ["git_url", "git_ref", "context_path", "strip_scheme", "kaniko
 
 
 def test_every_transform_is_tested():
-    assert set(TRANSFORMS) == {*TEXT_TRANSFORMS, "default_cache_repo", "several", "current_uid", "ca_bundle"}
+    tested = {"default_cache_repo", "several", "current_uid", "ca_bundle", "branch_tag", "or_cache_repository"}
+    assert set(TRANSFORMS) == {*TEXT_TRANSFORMS, *tested}
+
+
+@pytest.mark.parametrize(
+    "branch", ["main", "feature/Login Page", "-x", ".hidden", "../..", "é-branch", "a" * 200, "v1.2_rc", "", "x;$(id)"]
+)
+def test_branch_tag_agrees_in_python_and_sh(branch):
+    assert _sh_transform("branch_tag", branch) == TRANSFORMS["branch_tag"].python(branch, {})
+
+
+@pytest.mark.parametrize("value", ["", "r.io/a", "r.io/a\nr.io/b"])
+def test_or_cache_repository_agrees_in_python_and_sh(value):
+    env = {"CB_CACHE_REPOSITORY": "r.io/default", "PATH": "/usr/bin:/bin"}
+    assert _sh_transform("or_cache_repository", value, env) == TRANSFORMS["or_cache_repository"].python(
+        value, {"cache_repository": "r.io/default"}
+    )
 
 
 def _sh_transform(name, source, env=None):
@@ -236,3 +255,32 @@ def test_ca_bundle_agrees_in_python_and_sh(tmp_path, layout):
         assert results[0][1].startswith(system)
         assert results[0][1].endswith("PRIVATE\n-----END CERTIFICATE-----\n\n" if layout == "projected" else "A\n\n\nB\n")
         assert "HIDDEN" not in results[0][1] and "NOTES" not in results[0][1]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_buildah_builds_again_without_the_cache_when_the_cache_export_fails(tmp_path, shell):
+    """buildah fails a build whose layer cannot go to --cache-to; the launcher warns and builds again
+    from the local layers without it, then pushes: a cache export never fails a build."""
+    values = spec_values(BuildSpec(IMG, cache_repo="registry.example.com/c"), **_layout(buildah.LAYOUT, tmp_path, BuildSpec(IMG)))
+    failing = 'Error: failed pushing cache to {{{"registry.example.com" "c"} "a38c"}}: connection refused'
+    env = env_for(values) | {"CB_TEST_FAIL_ARG": "--cache-to=", "CB_TEST_FAIL_OUTPUT": failing}
+    run = run_launcher(buildah.PROGRAM, env, tmp_path, shell)
+    assert run.returncode == 0, run.stderr
+    first, second, push = normalise(run.argvs, tmp_path)
+    assert "--cache-to=registry.example.com/c" in first and "--cache-from=registry.example.com/c" in first
+    assert second == [a for a in first if not a.startswith("--cache-to=")]
+    assert push[2] == "push"
+    assert (
+        "cachebuild: warning: the cache was not written to registry.example.com/c (see above); building again from the "
+        "local layers without exporting the cache"
+    ) in run.stderr
+    assert failing in Path(values["build_log"]).read_text()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_failed_buildah_build_still_fails(tmp_path, shell):
+    values = spec_values(BuildSpec(IMG), **_layout(buildah.LAYOUT, tmp_path, BuildSpec(IMG)))
+    env = env_for(values) | {"CB_TEST_FAIL_ARG": "--layers", "CB_TEST_FAIL_OUTPUT": 'Error: building at STEP "RUN false"'}
+    run = run_launcher(buildah.PROGRAM, env, tmp_path, shell)
+    assert run.returncode == 125
+    assert len(run.argvs) == 1 and "warning" not in run.stderr

@@ -122,6 +122,14 @@ GIT_CONTEXT = Kind(
 )
 CONTEXT = Kind("context", PATH.message, choose=(("*://*", GIT_CONTEXT), ("*", PATH)))
 BOOLEAN = Kind("boolean", "must be true or false", "(true|false)")
+COMPRESSION = Kind("compression", "must be gzip or zstd", "(gzip|zstd)")
+COMPRESSION_LEVEL = Kind("compression level", "must be a level from 0 to 22 (gzip: 0 to 9)", "([0-9]|1[0-9]|2[0-2])")
+BRANCH = Kind(
+    "branch",
+    "must name a branch: the tag made of it keeps [A-Za-z0-9_.-] (others become '-') and cannot start with '.' or "
+    "'-', so it needs a letter, digit or '_'",
+    ".*[A-Za-z0-9_].*",
+)
 CACHE_MODE = Kind("cache mode", "must be min or max", "(min|max)")
 DURATION = Kind("duration", "must be a Go duration such as 168h or 30m", "([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+")
 STAGE = Kind("stage", "a stage name starts with a letter, then letters, digits, '_', '.' or '-'", "[A-Za-z][A-Za-z0-9_.-]*")
@@ -166,6 +174,14 @@ VALUE_KINDS: dict[str, Kind] = {
     "cache_tag": TAG,
     "cache_mode": CACHE_MODE,
     "cache_ttl": DURATION,
+    "cache_from": DESTINATION,
+    "cache_to": DESTINATION,
+    "cache_read_only": BOOLEAN,
+    "cache_branch": BRANCH,
+    "cache_compression": COMPRESSION,
+    "cache_compression_level": COMPRESSION_LEVEL,
+    "cache_oci_mediatypes": BOOLEAN,
+    "cache_image_manifest": BOOLEAN,
     "build_args": BUILD_ARG,
     "target": STAGE,
     "platforms": PLATFORM,
@@ -174,8 +190,24 @@ VALUE_KINDS: dict[str, Kind] = {
     "insecure_registries": REGISTRY,
     "extra_args": ARGUMENT,
 }
-"""The kind of each value a build spec gives a builder program (:func:`cachebuild.builders.spec_values`)."""
-OPTIONAL_KEYS = frozenset({"cache_repo", "cache_ttl", "target"})
+"""The kind of each value a build spec gives a builder program (:func:`cachebuild.builders.spec_values`);
+a program may name another for a key (:attr:`~cachebuild.builders.program.Program.kinds`: buildah's cache
+refs are repositories)."""
+
+
+def branch_tag(branch: str) -> str:
+    """The cache tag of a branch: bytes outside ``[A-Za-z0-9_.-]`` become ``-``, no leading ``.`` or ``-``,
+    at most 128 (Docker's tag grammar). The launchers do the same with ``LC_ALL=C tr``, ``sed`` and ``cut``."""
+    safe = bytes(c if chr(c) in _TAG_CHARS else ord("-") for c in branch.encode())
+    return safe.decode("ascii").lstrip(".-")[:128]
+
+
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+OPTIONAL_KEYS = frozenset(
+    {"cache_repo", "cache_ttl", "target", "cache_to", "cache_branch", "cache_compression", "cache_compression_level"}
+)
 """Single values that may be empty (unset); every other single value must follow its rule."""
-LIST_KEYS = frozenset({"images", "build_args", "platforms", "labels", "warm_images", "insecure_registries", "extra_args"})
+LIST_KEYS = frozenset(
+    {"images", "cache_from", "build_args", "platforms", "labels", "warm_images", "insecure_registries", "extra_args"}
+)
 """Values that are lists (one item a line in a launcher's ``CB_*`` variable)."""

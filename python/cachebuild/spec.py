@@ -21,7 +21,11 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 CacheMode = Literal["min", "max"]
 
 DEFAULT_CACHE_TAG = "buildcache"
+CacheCompression = Literal["gzip", "zstd"]
+GZIP_MAX_LEVEL = 9
+"""Compression levels: gzip 0-9, zstd 0-22 (BuildKit's ``compression-level``); the launcher checks the same."""
 KANIKO_ONE_PLATFORM = "kaniko builds one platform per run"
+BUILDAH_CACHE_REF = "buildah's cache is a repository without a tag (it tags layers by their content)"
 """kaniko's ``--custom-platform`` takes one: the rule BuildSpec and the kaniko launcher both apply."""
 
 _BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -137,6 +141,17 @@ class BuildSpec:
         cache_tag: BuildKit only: the tag of the cache manifest in ``cache_repo``.
         cache_mode: BuildKit only: ``max`` also caches intermediate stages of multi-stage builds.
         cache_ttl: kaniko and buildah: cached layers older than this Go duration are ignored.
+        cache_from: where the cache is imported from, in order (a fallback chain); default the
+            cache the build exports to. BuildKit: references with a tag; buildah: repositories.
+        cache_to: where the cache is exported to; default ``cache_repo`` (BuildKit: ``:cache_tag``).
+        cache_read_only: import the cache, never export to it (builds of untrusted changes).
+        cache_branch: BuildKit: import ``cache_repo:<branch tag>`` then ``cache_repo:cache_tag``,
+            export to the branch tag (:func:`~cachebuild.kinds.branch_tag`), so a branch's first
+            build takes the main cache and never overwrites it.
+        cache_compression, cache_compression_level: BuildKit: the cache layers' compression
+            (``gzip`` or ``zstd``) and level (gzip 0-9, zstd 0-22).
+        cache_oci_mediatypes, cache_image_manifest: BuildKit: the cache in OCI media types, as an
+            image manifest rather than an index (what ECR and Harbor need); both on by default.
         build_args: ``ARG`` values, in order.
         target: the Dockerfile stage to build.
         platforms: ``os/arch[/variant]`` (BuildKit and buildah).
@@ -163,6 +178,14 @@ class BuildSpec:
     cache_tag: str = DEFAULT_CACHE_TAG
     cache_mode: CacheMode = "max"
     cache_ttl: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: str | None = None
+    cache_read_only: bool = False
+    cache_branch: str | None = None
+    cache_compression: CacheCompression | None = None
+    cache_compression_level: int | None = None
+    cache_oci_mediatypes: bool = True
+    cache_image_manifest: bool = True
     build_args: tuple[tuple[str, str], ...] = ()
     target: str | None = None
     platforms: tuple[str, ...] = ()
@@ -190,6 +213,14 @@ class BuildSpec:
         cache_tag: str = DEFAULT_CACHE_TAG,
         cache_mode: CacheMode = "max",
         cache_ttl: str | None = None,
+        cache_from: str | Iterable[str] = (),
+        cache_to: str | None = None,
+        cache_read_only: bool = False,
+        cache_branch: str | None = None,
+        cache_compression: CacheCompression | None = None,
+        cache_compression_level: int | None = None,
+        cache_oci_mediatypes: bool = True,
+        cache_image_manifest: bool = True,
         build_args: Mapping[str, str] | Iterable[str] | Iterable[tuple[str, str]] = (),
         target: str | None = None,
         platforms: str | Iterable[str] = (),
@@ -213,6 +244,14 @@ class BuildSpec:
         set_(self, "cache_tag", cache_tag)
         set_(self, "cache_mode", cache_mode)
         set_(self, "cache_ttl", cache_ttl)
+        set_(self, "cache_from", _as_tuple("cache_from", cache_from))
+        set_(self, "cache_to", cache_to)
+        set_(self, "cache_read_only", cache_read_only)
+        set_(self, "cache_branch", cache_branch)
+        set_(self, "cache_compression", cache_compression)
+        set_(self, "cache_compression_level", cache_compression_level)
+        set_(self, "cache_oci_mediatypes", cache_oci_mediatypes)
+        set_(self, "cache_image_manifest", cache_image_manifest)
         set_(self, "build_args", _as_pairs("build_args", build_args))
         set_(self, "target", target)
         set_(self, "platforms", _as_tuple("platforms", platforms))
@@ -258,10 +297,14 @@ class BuildSpec:
         _check_kind("cache_mode", kinds.CACHE_MODE, self.cache_mode)
         if self.cache_ttl is not None:
             _check_kind("cache_ttl", kinds.DURATION, self.cache_ttl)
+        self._validate_cache_policy()
         if not self.cache:
-            for name, unset in (("cache_repo", None), ("cache_tag", DEFAULT_CACHE_TAG), ("cache_mode", "max")):
-                if getattr(self, name) != unset:
-                    raise SpecError(name, getattr(self, name), "is for the remote cache, which is off (cache false)")
+            defaults = {f.name: f.default for f in fields(self)}
+            for name in _REMOTE_CACHE_FIELDS:
+                if getattr(self, name) != defaults[name]:
+                    value = getattr(self, name)
+                    shown = list(value) if isinstance(value, tuple) else value
+                    raise SpecError(name, shown, "is for the remote cache, which is off (cache false)")
 
         seen: set[str] = set()
         for key, value in self.build_args:
@@ -300,6 +343,34 @@ class BuildSpec:
         for i, arg in enumerate(self.extra_args):
             _check_kind(f"extra_args[{i}]", kinds.ARGUMENT, arg)
 
+    def _validate_cache_policy(self) -> None:
+        for name in ("cache_read_only", "cache_oci_mediatypes", "cache_image_manifest"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(name, getattr(self, name), "must be true or false")
+        for i, ref in enumerate(self.cache_from):
+            parse_image_ref(f"cache_from[{i}]", _check_text(f"cache_from[{i}]", ref))
+            _check_kind(f"cache_from[{i}]", kinds.DESTINATION, ref)
+        if self.cache_to is not None:
+            parse_image_ref("cache_to", _check_text("cache_to", self.cache_to))
+            _check_kind("cache_to", kinds.DESTINATION, self.cache_to)
+            if self.cache_read_only:
+                raise SpecError("cache_to", self.cache_to, "a read-only cache is never exported: give one or the other")
+        if self.cache_branch is not None:
+            _check_kind("cache_branch", kinds.BRANCH, self.cache_branch)
+            if self.cache_from or self.cache_to is not None:
+                reason = "chooses where the cache comes from and goes to: not with cache_from/cache_to"
+                raise SpecError("cache_branch", self.cache_branch, reason)
+        if self.cache_compression is not None:
+            _check_kind("cache_compression", kinds.COMPRESSION, self.cache_compression)
+        level = self.cache_compression_level
+        if level is not None:
+            if isinstance(level, bool) or not isinstance(level, int) or not kinds.COMPRESSION_LEVEL.matches(str(level)):
+                raise SpecError("cache_compression_level", level, kinds.COMPRESSION_LEVEL.message)
+            if self.cache_compression in (None, "gzip") and level > GZIP_MAX_LEVEL:
+                raise SpecError("cache_compression_level", level, f"gzip (the default compression) goes up to {GZIP_MAX_LEVEL}")
+        if self.cache_image_manifest and not self.cache_oci_mediatypes:
+            raise SpecError("cache_image_manifest", True, "an image manifest needs OCI media types: turn it off too")
+
     # -- derived values ---------------------------------------------------------------------
     @property
     def image(self) -> str:
@@ -322,6 +393,11 @@ class BuildSpec:
             raise SpecError("engine", engine, f"must be one of {', '.join(ENGINES)}")
         if engine == "kaniko" and self.platforms and len(self.platforms) > 1:
             raise SpecError("platforms", list(self.platforms), KANIKO_ONE_PLATFORM)
+        if engine == "buildah":  # as buildah's launcher checks them (builders.buildah.PROGRAM.kinds)
+            refs = [(f"cache_from[{i}]", ref) for i, ref in enumerate(self.cache_from)]
+            for where, ref in [*refs, *([("cache_to", self.cache_to)] if self.cache_to else [])]:
+                if not kinds.REPOSITORY.matches(ref):
+                    raise SpecError(where, ref, BUILDAH_CACHE_REF)
         defaults = {f.name: f.default for f in fields(self)}
         for name, engines in ENGINE_ONLY.items():
             value = getattr(self, name)
@@ -348,14 +424,46 @@ ENGINE_ONLY: dict[str, tuple[Engine, ...]] = {
     "cache_tag": ("buildkit",),
     "cache_mode": ("buildkit",),
     "cache_ttl": ("kaniko", "buildah"),
+    "cache_from": ("buildkit", "buildah"),
+    "cache_to": ("buildkit", "buildah"),
+    "cache_branch": ("buildkit",),
+    "cache_compression": ("buildkit",),
+    "cache_compression_level": ("buildkit",),
+    "cache_oci_mediatypes": ("buildkit",),
+    "cache_image_manifest": ("buildkit",),
     "warm_images": ("kaniko",),
     "kaniko_cache_pvc": ("kaniko",),
 }
 """The fields only some engines read (the others would ignore them, so a value for one is refused)."""
 
 
+_REMOTE_CACHE_FIELDS = (
+    "cache_repo",
+    "cache_tag",
+    "cache_mode",
+    "cache_from",
+    "cache_to",
+    "cache_read_only",
+    "cache_branch",
+    "cache_compression",
+    "cache_compression_level",
+    "cache_oci_mediatypes",
+    "cache_image_manifest",
+)
+"""Settings of the remote cache: refused when it is off."""
+
+_WHY_NOT = {
+    ("cache_from", "kaniko"): "kaniko takes one cache repository (cache_repo), which it reads and writes",
+    ("cache_to", "kaniko"): "kaniko takes one cache repository (cache_repo), which it reads and writes",
+    ("cache_branch", "kaniko"): "kaniko keys its cache by layer content, not by tag: one cache_repo serves every branch",
+    ("cache_branch", "buildah"): "buildah keys its cache by layer content, not by tag: one cache_repo serves every branch",
+}
+
+
 def engine_only_reason(name: str, engine: str) -> str:
     """Why field ``name`` is refused for ``engine``."""
+    if (name, engine) in _WHY_NOT:
+        return _WHY_NOT[name, engine]
     if name == "warm_images":
         return f"only the kaniko engine has a warmer, not {engine}"
     engines = ENGINE_ONLY[name]

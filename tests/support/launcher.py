@@ -23,6 +23,13 @@ RECORDED_ENV = ("BUILDKITD_FLAGS", "SSL_CERT_FILE")
 RECORDER = r"""#!/bin/sh
 {{ printf '%s\0' "${{0##*/}}" "$@"; printf '\n'; }} >> "$CB_TEST_LOG"
 {{ {env} printf '\n'; }} >> "$CB_TEST_LOG.env"
+# A test may make one run fail as a builder would: CB_TEST_FAIL_ARG (an argument prefix) and
+# CB_TEST_FAIL_OUTPUT (what it prints); the status is 125.
+if [ -n "${{CB_TEST_FAIL_ARG:-}}" ]; then
+  for cb_a in "$@"; do
+    case "$cb_a" in "$CB_TEST_FAIL_ARG"*) printf '%s\n' "$CB_TEST_FAIL_OUTPUT"; exit 125 ;; esac
+  done
+fi
 # buildctl writes its metadata file; tests read the digest back from it
 cb_prev=""
 for cb_a in "$@"; do

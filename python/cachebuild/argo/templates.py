@@ -97,6 +97,43 @@ SPEC_PARAMS: tuple[Param, ...] = (
     Param("cache-tag", "Tag of the cache manifest in cache-repo.", DEFAULT_CACHE_TAG, "cache_tag"),
     Param("cache-mode", "min caches the final stage only; max also intermediate stages.", "max", "cache_mode", ("min", "max")),
     Param("cache-ttl", "Ignore cached layers older than this Go duration (empty: the builder's default).", "", "cache_ttl"),
+    Param(
+        "cache-from",
+        "Caches to import from, in order, one a line (empty: where the cache is exported to).",
+        "",
+        "cache_from",
+    ),
+    Param("cache-to", "Where the cache is exported to (empty: cache-repo, with cache-tag for BuildKit).", "", "cache_to"),
+    Param(
+        "cache-read-only", "Import the cache, never export to it (true or false).", "false", "cache_read_only", ("true", "false")
+    ),
+    Param(
+        "cache-branch",
+        "Import cache-repo:<branch> then the default cache tag, export to the branch's tag (empty: no branch).",
+        "",
+        "cache_branch",
+    ),
+    Param("cache-compression", "The cache layers' compression: gzip or zstd (empty: gzip).", "", "cache_compression"),
+    Param(
+        "cache-compression-level",
+        "The compression level: gzip 0-9, zstd 0-22 (empty: the default).",
+        "",
+        "cache_compression_level",
+    ),
+    Param(
+        "cache-oci-mediatypes",
+        "Export the cache in OCI media types (true or false).",
+        "true",
+        "cache_oci_mediatypes",
+        ("true", "false"),
+    ),
+    Param(
+        "cache-image-manifest",
+        "Export the cache as an image manifest, not an index, as ECR and Harbor need (true or false).",
+        "true",
+        "cache_image_manifest",
+        ("true", "false"),
+    ),
     Param("build-args", "Build arguments KEY=VALUE, one a line.", "", "build_args"),
     Param("target", "The Dockerfile stage to build (empty: the last).", "", "target"),
     Param("platforms", "Target platforms os/arch[/variant], one a line.", "", "platforms"),

@@ -6,8 +6,10 @@ Flags: containers/buildah pkg/cli/common.go (build) and docs/buildah-push.1.md (
 
 from __future__ import annotations
 
-from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, File, Join, Lit, Program, When
-from cachebuild.spec import BuildSpec
+from cachebuild import kinds
+from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, Fallback, File, Join, Lit, Program, When
+from cachebuild.kinds import Kind
+from cachebuild.spec import BUILDAH_CACHE_REF, BuildSpec
 
 IMAGE = "quay.io/buildah/stable:v1.43.2@sha256:836f1db7d8a21dc26d63f6c4ef930cde3f2a69f3e9f4cae9cc6751ec7b7a40dc"
 AUTH_FILE = "/cachebuild/docker/config.json"
@@ -23,6 +25,7 @@ LAYOUT = {
     "isolation": "chroot",
     "retries": "3",
     "digest_file": "/tmp/cachebuild/image-digest",
+    "build_log": "/tmp/cachebuild/build.log",
     "auth_file": AUTH_FILE,
     "tls_verify": "true",
     "manifest_name": "cachebuild-manifest",
@@ -53,12 +56,28 @@ _COMMON = (
     When("ca_file", then=(Arg("--cert-dir={ca_dir}"),)),
 )
 
+# buildah fails the whole build when it cannot push a layer to --cache-to ("Error: failed pushing
+# cache to ..."); the build runs again from the layers it has, without --cache-to, and pushes.
+CACHE_EXPORT_FAILED = Fallback(
+    pattern="failed pushing cache to",
+    key="cache_export",
+    value="false",
+    warning="cachebuild: warning: the cache was not written to {cache_export_repo} (see above); building again "
+    "from the local layers without exporting the cache",
+)
+CACHE_REF = Kind("repository", BUILDAH_CACHE_REF, kinds.REPOSITORY.pattern, name_max=True)
+"""buildah's cache refs: repositories (it tags each layer by its content)."""
+
 PROGRAM = Program(
     name="buildah-build",
+    kinds={"cache_from": CACHE_REF, "cache_to": CACHE_REF},
     derive=(
         Derive("git_url", "context", TRANSFORMS["git_url"]),
         Derive("context_path", "context", TRANSFORMS["context_path"]),
         Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
+        Derive("cache_imports", "cache_from", TRANSFORMS["or_cache_repository"]),
+        Derive("cache_export_repo", "cache_to", TRANSFORMS["or_cache_repository"]),
+        Derive("cache_export", "cache_read_only", TRANSFORMS["negate"]),
         # Several platforms are one image each, gathered in a manifest list pushed with --all.
         Derive("multi_platform", "platforms", TRANSFORMS["several"]),
         Derive("single_platform", "multi_platform", TRANSFORMS["negate"]),
@@ -72,7 +91,7 @@ PROGRAM = Program(
         ),
     ),
     required=("images", "workspace", "digest_file", "storage_driver", "isolation", "retries"),
-    outputs=("digest_file",),
+    outputs=("digest_file", "build_log"),
     commands=(
         Command(
             (
@@ -84,8 +103,8 @@ PROGRAM = Program(
                     "cache",
                     is_true=True,
                     then=(
-                        Arg("--cache-from={cache_repository}"),
-                        Arg("--cache-to={cache_repository}"),
+                        Each("cache_imports", "--cache-from={item}"),
+                        When("cache_export", is_true=True, then=(Arg("--cache-to={cache_export_repo}"),)),
                         Arg("--cache-ttl={cache_ttl}", optional=True),
                     ),
                 ),
@@ -109,7 +128,9 @@ PROGRAM = Program(
                 Each("extra_args", "{item}"),
                 # buildah stops reading flags at the context: it comes last.
                 When("git_url", then=(Arg("{context}"),), otherwise=(Arg("{workspace}/{context}"),)),
-            )
+            ),
+            log="build_log",
+            fallback=CACHE_EXPORT_FAILED,
         ),
         Command(
             (

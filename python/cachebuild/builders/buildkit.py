@@ -7,8 +7,23 @@ https://github.com/moby/buildkit#registry-push-image-and-cache-separately .
 
 from __future__ import annotations
 
-from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, EnvSet, File, Join, Lit, Program, When
-from cachebuild.spec import BuildSpec
+from cachebuild.builders.program import (
+    TRANSFORMS,
+    Arg,
+    Command,
+    Derive,
+    Each,
+    EnvSet,
+    File,
+    Join,
+    Lit,
+    Program,
+    Transform,
+    Values,
+    When,
+)
+from cachebuild.errors import SpecError
+from cachebuild.spec import GZIP_MAX_LEVEL, BuildSpec
 
 IMAGE = "docker.io/moby/buildkit:v0.33.0-rootless@sha256:80b15f0735e87bab7bf59ec4d695dfb4a7cfb25521cf56dc75d6f256285b63ef"
 """Rootless BuildKit; runs as uid/gid 1000."""
@@ -36,12 +51,61 @@ _FINISH = r"""
 sed -n 's/.*"containerimage\.digest": *"\([^"]*\)".*/\1/p' "$CB_METADATA_FILE" | head -n 1 | tr -d '\n' > "$CB_DIGEST_FILE"
 """
 
+
+# Where the cache comes from and goes to (cache_from / cache_to / cache_branch, see BuildSpec).
+def _imports(cache_from: str, values: Values) -> str:
+    if cache_from:
+        return cache_from
+    default = f"{values['cache_repository']}:{values['cache_tag']}"
+    branch = values.get("cache_branch_tag")
+    return f"{values['cache_repository']}:{branch}\n{default}" if branch else default
+
+
+def _export(cache_to: str, values: Values) -> str:
+    return cache_to or f"{values['cache_repository']}:{values.get('cache_branch_tag') or values['cache_tag']}"
+
+
+def _export_options(compression: str, values: Values) -> str:
+    level = values.get("cache_compression_level", "")
+    if level and compression != "zstd" and int(str(level)) > GZIP_MAX_LEVEL:
+        raise SpecError("cache_compression_level", level, _GZIP_LEVEL)
+    return (f",compression={compression}" if compression else "") + (f",compression-level={level}" if level else "")
+
+
+_GZIP_LEVEL = f"gzip (the default compression) goes up to {GZIP_MAX_LEVEL}"
+CACHE_IMPORTS = Transform(
+    _imports,
+    'cb_v="$cb_src"; if [ -z "$cb_v" ]; then cb_v="$CB_CACHE_REPOSITORY:$CB_CACHE_TAG"; '
+    'if [ -n "$CB_CACHE_BRANCH_TAG" ]; then cb_v="$CB_CACHE_REPOSITORY:$CB_CACHE_BRANCH_TAG$cb_nl$cb_v"; fi; fi',
+    uses=("cache_tag",),
+)
+CACHE_EXPORT = Transform(
+    _export,
+    'cb_v="${cb_src:-$CB_CACHE_REPOSITORY:${CB_CACHE_BRANCH_TAG:-$CB_CACHE_TAG}}"',
+    uses=("cache_tag",),
+)
+CACHE_EXPORT_OPTIONS = Transform(
+    _export_options,
+    'cb_v=""; [ -z "$cb_src" ] || cb_v=",compression=$cb_src"\n'
+    'if [ -n "$CB_CACHE_COMPRESSION_LEVEL" ]; then\n'
+    f'  if [ "$cb_src" != zstd ] && [ "$CB_CACHE_COMPRESSION_LEVEL" -gt {GZIP_MAX_LEVEL} ]; then '
+    f"cb_fail '@name:cache_compression_level@' '{_GZIP_LEVEL}' \"$CB_CACHE_COMPRESSION_LEVEL\"; fi\n"
+    '  cb_v="$cb_v,compression-level=$CB_CACHE_COMPRESSION_LEVEL"\n'
+    "fi",
+    uses=("cache_compression_level",),
+)
+
 PROGRAM = Program(
     name="buildkit",
     derive=(
         Derive("git_url", "context", TRANSFORMS["git_url"]),
         Derive("context_path", "context", TRANSFORMS["context_path"]),
         Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
+        Derive("cache_branch_tag", "cache_branch", TRANSFORMS["branch_tag"]),
+        Derive("cache_imports", "cache_from", CACHE_IMPORTS),
+        Derive("cache_export_ref", "cache_to", CACHE_EXPORT),
+        Derive("cache_export", "cache_read_only", TRANSFORMS["negate"]),
+        Derive("cache_export_options", "cache_compression", CACHE_EXPORT_OPTIONS),
         Derive("uid", "", TRANSFORMS["current_uid"]),
         Derive("ca_file", "registry_ca_dir", TRANSFORMS["ca_bundle"]),
     ),
@@ -68,11 +132,20 @@ PROGRAM = Program(
                     "cache",
                     is_true=True,
                     then=(
-                        Arg(
-                            "--export-cache",
-                            "type=registry,ref={cache_repository}:{cache_tag},mode={cache_mode},ignore-error=true",
+                        When(
+                            "cache_export",
+                            is_true=True,
+                            then=(
+                                # ignore-error: a cache that cannot be written never fails the build
+                                Arg(
+                                    "--export-cache",
+                                    "type=registry,ref={cache_export_ref},mode={cache_mode},ignore-error=true,"
+                                    "oci-mediatypes={cache_oci_mediatypes},image-manifest={cache_image_manifest}"
+                                    "{cache_export_options}",
+                                ),
+                            ),
                         ),
-                        Arg("--import-cache", "type=registry,ref={cache_repository}:{cache_tag}"),
+                        Each("cache_imports", "--import-cache", "type=registry,ref={item}"),
                     ),
                 ),
                 When("no_cache", is_true=True, then=(Lit("--no-cache"),)),

@@ -97,6 +97,7 @@ EXECUTOR_PROGRAM = Program(
                                 # An unbound (optional) cache workspace: kaniko's default /cache, inside the container.
                                 Arg("--cache-dir={cache_dir}", optional=True),
                                 Arg("--cache-ttl={cache_ttl}", optional=True),
+                                When("cache_read_only", is_true=True, then=(Lit("--no-push-cache"),)),
                             ),
                             otherwise=(Lit("--cache=false"),),
                         ),

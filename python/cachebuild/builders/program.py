@@ -119,16 +119,35 @@ class EnvSet:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """When a command fails and its output holds ``pattern``: print ``warning`` (``{key}`` fields
+    expanded), set value ``key`` to ``value`` and run the command again, once.
+
+    For a failure that must not fail the build, e.g. buildah's cache export (``failed pushing cache
+    to``): the second run builds from the layers the first left and pushes without the cache.
+    """
+
+    pattern: str
+    key: str
+    value: str
+    warning: str
+
+
+@dataclass(frozen=True)
 class Command:
     """One process: its argv items; with ``repeat``, one process per item of that list value.
 
-    ``when``: runs only when that value is ``true``; ``env``: variables it runs with.
+    ``when``: runs only when that value is ``true``; ``env``: variables it runs with; ``log``: the
+    value holding a file its output (stdout and stderr) is also written to, for parsing afterwards;
+    ``fallback``: see :class:`Fallback` (needs ``log``).
     """
 
     items: tuple[Item, ...]
     repeat: str | None = None
     when: str | None = None
     env: tuple[EnvSet, ...] = ()
+    log: str | None = None
+    fallback: Fallback | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +194,8 @@ class Program:
     files: tuple[File, ...] = ()
     required: tuple[str, ...] = ()
     """Keys that must not be empty."""
+    kinds: Mapping[str, kinds.Kind] = field(default_factory=dict)
+    """The rule of a value where this builder needs another than :data:`cachebuild.kinds.VALUE_KINDS`'."""
     one_item: Mapping[str, str] = field(default_factory=dict)
     """List keys the builder takes at most one item of → why (``BuildSpec.check_engine`` says the same)."""
     outputs: tuple[str, ...] = ()
@@ -205,7 +226,9 @@ class Program:
             walk(command.items)
             for env in command.env:
                 walk(env.items)
-            found.update(k for k in (command.repeat, command.when) if k)
+            found.update(k for k in (command.repeat, command.when, command.log) if k)
+            if command.fallback:
+                found.update(_FIELD.findall(command.fallback.warning))
         for file in self.files:
             found.add(file.key)
             walk(file.lines)
@@ -341,6 +364,16 @@ TRANSFORMS: dict[str, Transform] = {
         'set -f; IFS=$cb_nl; set -- $cb_src; unset IFS; set +f; [ "$#" -gt 1 ] && cb_v=true || cb_v=false',
     ),
     "current_uid": Transform(_current_uid, "cb_v=`id -u`"),
+    "branch_tag": Transform(
+        lambda branch, _: kinds.branch_tag(branch),
+        'cb_v=""; if [ -n "$cb_src" ]; then '
+        "cb_v=`printf '%s' \"$cb_src\" | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' | sed 's/^[.-]*//' | cut -c1-128`; fi",
+    ),
+    "or_cache_repository": Transform(
+        lambda value, values: value or str(values.get("cache_repository", "")),
+        'cb_v="${cb_src:-$CB_CACHE_REPOSITORY}"',
+        uses=("cache_repository",),
+    ),
     "negate": Transform(lambda v, _: "false" if v == "true" else "true", '[ "$cb_src" = true ] && cb_v=false || cb_v=true'),
     "dirname": Transform(
         lambda v, _: v.rsplit("/", 1)[0] if "/" in v else "", 'case "$cb_src" in */*) cb_v="${cb_src%/*}" ;; *) cb_v="" ;; esac'
@@ -553,13 +586,14 @@ def _kind_check(kind: kinds.Kind, var_ref: str, label: str, indent: str) -> list
     return [f"{indent}{test} || cb_fail {_sh_quote(label)} {_sh_quote(kind.message)} {var_ref}"]
 
 
-def checks_sh(keys: Sequence[str], inputs: Mapping[str, Input]) -> list[str]:
-    """The sh that checks every input value among ``keys`` by its kind, before anything runs."""
+def checks_sh(keys: Sequence[str], inputs: Mapping[str, Input], overrides: Mapping[str, kinds.Kind] | None = None) -> list[str]:
+    """The sh that checks every input value among ``keys`` by its kind (``overrides`` first), before anything runs."""
     lines: list[str] = []
     for key in keys:
         if key not in inputs or key not in kinds.VALUE_KINDS:
             continue
-        inp, kind, var = inputs[key], kinds.VALUE_KINDS[key], env_name(key)
+        inp, var = inputs[key], env_name(key)
+        kind = (overrides or {}).get(key) or kinds.VALUE_KINDS[key]
         label = _sh_quote(inp.name)
         lines.append(f'cb_text {label} "${{{var}}}"')
         if key not in kinds.LIST_KEYS or inp.single:
@@ -606,7 +640,7 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
     lines += [f': "${{{env_name(k)}:=}}"' for k in sorted(program.value_keys())]
     for key in program.required:
         lines.append(f'[ -n "${{{env_name(key)}}}" ] || cb_fail {_sh_quote(name(key))} "is required" ""')
-    lines += checks_sh(sorted(program.value_keys()), inputs)
+    lines += checks_sh(sorted(program.value_keys()), inputs, program.kinds)
     for key, reason in program.one_item.items():
         var = env_name(key)
         lines.append(
@@ -623,15 +657,35 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
         var = env_name(f.key)
         lines += ["set --", *_sh_items(f.lines, "")]
         lines.append(f'if [ "$#" -gt 0 ]; then mkdir -p -- "${{{var}%/*}}"; printf \'%s\\n\' "$@" > "${{{var}}}"; fi')
-    for command in program.commands:
+    for n, command in enumerate(program.commands):
         # The environment is computed first, then set only for the command (in a subshell).
-        body: list[str] = []
+        run: list[str] = []
         exports = []
         for i, env in enumerate(command.env):
-            body += ["set --", *_sh_items(env.items, ""), f'cb_env{i}="$*"']
+            run += ["set --", *_sh_items(env.items, ""), f'cb_env{i}="$*"']
             exports.append(f'if [ -n "$cb_env{i}" ]; then {env.name}=$cb_env{i}; export {env.name}; fi; ')
-        body += ["set --", *_sh_items(command.items, ""), 'echo "cachebuild: running $1 $2" >&2']
-        body.append(f'({"".join(exports)}exec "$@")' if exports else '"$@"')
+        run += ["set --", *_sh_items(command.items, ""), 'echo "cachebuild: running $1 $2" >&2']
+        run.append(f'({"".join(exports)}exec "$@")' if exports else '"$@"')
+        if command.log is None:
+            body = run
+        else:
+            # The command in a function (its own "$@"), its output also in the log; POSIX sh has no
+            # pipefail, so its status goes through a file.
+            log = "${" + env_name(command.log) + "}"
+            lines += [f"cb_run{n}() {{", *("  " + line for line in run), "}"]
+            status = f'echo "$cb_s" > "{log}.status"; }}'
+            body = [f'{{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | tee "{log}"', f'cb_s=`cat "{log}.status"`']
+            if command.fallback is not None:
+                again = command.fallback
+                body += [
+                    f'if [ "$cb_s" != 0 ] && grep -q {_sh_quote(again.pattern)} "{log}"; then',
+                    f'  echo "{_dq(again.warning)}" >&2',
+                    f"  {env_name(again.key)}={_sh_quote(again.value)}",
+                    f'  {{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | tee -a "{log}"',
+                    f'  cb_s=`cat "{log}.status"`',
+                    "fi",
+                ]
+            body.append('[ "$cb_s" = 0 ] || exit "$cb_s"')
         if command.repeat is not None:
             var = env_name(command.repeat)
             loop = [f"cb_list=${var}; set -f; IFS=$cb_nl; set -- ${var}; unset IFS; set +f", f'for {var} in "$@"; do']

@@ -69,6 +69,26 @@ PARAMS: dict[str, Param] = {
     "cache_ttl": Param(
         "CACHE_TTL", "Ignore cached layers older than this Go duration (e.g. 168h); empty: the builder's default.", default=""
     ),
+    "cache_from": Param(
+        "CACHE_FROM", "Caches to import from, in order; empty: where the cache is exported to.", type="array", default=[]
+    ),
+    "cache_to": Param("CACHE_TO", "Where the cache is exported to; empty: CACHE_REPO (BuildKit: with CACHE_TAG).", default=""),
+    "cache_read_only": Param("CACHE_READ_ONLY", "Import the cache, never export to it: true or false.", default="false"),
+    "cache_branch": Param(
+        "CACHE_BRANCH",
+        "Import CACHE_REPO:<branch> then CACHE_REPO:CACHE_TAG, export to the branch's tag; empty: no branch.",
+        default="",
+    ),
+    "cache_compression": Param("CACHE_COMPRESSION", "The cache layers' compression: gzip or zstd; empty: gzip.", default=""),
+    "cache_compression_level": Param(
+        "CACHE_COMPRESSION_LEVEL", "The compression level: gzip 0-9, zstd 0-22; empty: the default.", default=""
+    ),
+    "cache_oci_mediatypes": Param("CACHE_OCI_MEDIATYPES", "Export the cache in OCI media types: true or false.", default="true"),
+    "cache_image_manifest": Param(
+        "CACHE_IMAGE_MANIFEST",
+        "Export the cache as an image manifest, not an index, as ECR and Harbor need: true or false.",
+        default="true",
+    ),
     "build_args": Param("BUILD_ARGS", "Build arguments, one KEY=VALUE an item.", type="array", default=[]),
     "target": Param("TARGET", "The Dockerfile stage to build; empty: the last.", default=""),
     "platforms": Param("PLATFORMS", "Target platforms os/arch[/variant]; empty: the node's.", type="array", default=[]),
