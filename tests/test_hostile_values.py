@@ -27,7 +27,7 @@ from cachebuild import BuildSpec, SpecError
 from cachebuild.argo import templates
 from cachebuild.builders import WORKSPACE, argv, kaniko
 from cachebuild.builders.kaniko import SCRATCH_DIR
-from cachebuild.kinds import ARRAY_MARKER, LIST_KEYS, OPTIONAL_KEYS
+from cachebuild.kinds import ARRAY_MARKER, BOOLEAN, LIST_KEYS, OPTIONAL_KEYS, VALUE_KINDS
 from cachebuild.tekton import tasks
 from support.argo import container_env
 from support.launcher import normalise, run_script
@@ -87,6 +87,9 @@ HOSTILE = [
     "1h",
     "stage",
     "app",
+    "12",
+    "gzip",
+    "feature/Login Page",
 ]
 # Shells of the builder images: busybox (kaniko debug, BuildKit's Alpine), bash (buildah's Fedora).
 SHELL = {"buildkit": "busybox", "kaniko": "busybox", "buildah": "bash"}
@@ -100,10 +103,12 @@ def _spec_kwargs(key: str, items: list[str]) -> dict[str, object]:
     if key in LIST_KEYS:
         return {field: items}
     (value,) = items
-    if key in ("cache", "no_cache"):
+    if VALUE_KINDS[key] is BOOLEAN:  # a bool in Python, true/false in a template
         return {field: {"true": True, "false": False}.get(value, value)}
     if key in OPTIONAL_KEYS and value == "":
         return {}
+    if key == "cache_compression_level":  # an int in Python
+        return {field: int(value) if value.isascii() and value.isdigit() else value}
     return {field: value}
 
 

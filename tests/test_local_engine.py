@@ -630,3 +630,21 @@ def test_the_readme_local_engine_example_runs_as_written(env, tmp_path):
         assert re.search(rf"^pushed: 127\.0\.0\.1:{port}/team/app:1@sha256:[0-9a-f]{{64}}$", done.stdout, re.M)
     finally:
         registry.stop()
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_build(reg, base, tmp_path):
+    """buildah fails a build whose cache push is refused; the engine warns and builds again from the
+    local layers without --cache-to, then pushes the image (as the templates' launcher does)."""
+    host, port = reg.address.split(":")
+    denied = registry_error(403, "Forbidden", "DENIED", "requested access to the resource is denied")
+    with FailingProxy((host, int(port)), "PUT", "/v2/t/cachefail/cache/manifests/", reply=denied, failures=100) as proxy:
+        image = f"{reg.address}/t/cachefail:1"
+        done = build(workspace(tmp_path, "libcachefail 3\n"), image, base, "--cache-repo", f"{proxy.address}/t/cachefail/cache")
+    assert done.returncode == 0, done.stderr
+    assert proxy.events[0].startswith("failed: PUT /v2/t/cachefail/cache/manifests/")
+    assert (
+        f"warning: the cache was not written to {proxy.address}/t/cachefail/cache (see above); building again from the "
+        "local layers without exporting the cache"
+    ) in done.stdout
+    _, digest = _image_id_and_digest(done.stdout)
+    assert Registry(reg.address).manifest("t/cachefail", digest)

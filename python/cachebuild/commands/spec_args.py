@@ -26,6 +26,14 @@ FIELDS: dict[str, tuple[str, str]] = {
     "cache_tag": ("--cache-tag", "cache-tag"),
     "cache_mode": ("--cache-mode", "cache-mode"),
     "cache_ttl": ("--cache-ttl", "cache-ttl"),
+    "cache_from": ("--cache-from", "cache-from"),
+    "cache_to": ("--cache-to", "cache-to"),
+    "cache_read_only": ("--cache-read-only", "cache-read-only"),
+    "cache_branch": ("--cache-branch", "cache-branch"),
+    "cache_compression": ("--cache-compression", "cache-compression"),
+    "cache_compression_level": ("--cache-compression-level", "cache-compression-level"),
+    "cache_oci_mediatypes": ("--no-cache-oci-mediatypes", "cache-oci-mediatypes"),
+    "cache_image_manifest": ("--no-cache-image-manifest", "cache-image-manifest"),
     "build_args": ("--build-arg", "build-args"),
     "target": ("--target", "target"),
     "platforms": ("--platform", "platforms"),
@@ -49,6 +57,8 @@ _YAML_ALIASES = {
     "insecure-registry": "insecure-registries",
 }
 _YAML_TO_FIELD = {yaml_key: name for name, (_, yaml_key) in FIELDS.items()}
+_OFF_SWITCHES = frozenset({"cache", "cache_oci_mediatypes", "cache_image_manifest"})
+"""Fields on by default whose flag (``--no-…``) turns them off."""
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] = ()) -> None:
@@ -92,6 +102,20 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] =
     add("cache_tag", "--cache-tag", metavar="TAG", help="BuildKit: the tag of the cache in --cache-repo (default buildcache)")
     add("cache_mode", "--cache-mode", choices=("min", "max"), help="BuildKit: min caches the last stage only (default max)")
     add("cache_ttl", "--cache-ttl", metavar="DURATION", help="kaniko, buildah: ignore cached layers older than this (168h)")
+    add("cache_from", "--cache-from", action="append", default=[], metavar="REF",
+        help="BuildKit, buildah: a cache to import from, in order (repeatable; default where the cache goes)")  # fmt: skip
+    add("cache_to", "--cache-to", metavar="REF", help="BuildKit, buildah: where the cache is exported to (default --cache-repo)")
+    add("cache_read_only", "--cache-read-only", action="store_true", default=None,
+        help="import the remote cache, never export to it (builds of untrusted changes)")  # fmt: skip
+    add("cache_branch", "--cache-branch", metavar="NAME",
+        help="BuildKit: import REPO:<branch> then the default tag, export to the branch's tag")  # fmt: skip
+    add("cache_compression", "--cache-compression", choices=("gzip", "zstd"), help="BuildKit: the cache layers' compression")
+    add("cache_compression_level", "--cache-compression-level", type=int, metavar="N",
+        help="BuildKit: the compression level (gzip 0-9, zstd 0-22)")  # fmt: skip
+    add("cache_oci_mediatypes", "--no-cache-oci-mediatypes", action="store_true", default=None,
+        help="BuildKit: export the cache in Docker media types (implies --no-cache-image-manifest)")  # fmt: skip
+    add("cache_image_manifest", "--no-cache-image-manifest", action="store_true", default=None,
+        help="BuildKit: export the cache as an index, not an image manifest (registries without OCI artifacts)")  # fmt: skip
     add(
         "build_args",
         "--build-arg",
@@ -144,9 +168,9 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     for name, (flag, _) in FIELDS.items():
         dest = flag.lstrip("-").replace("-", "_")
         value = getattr(args, dest, None)
-        if name == "cache":
+        if name in _OFF_SWITCHES:
             if value:
-                out["cache"] = False
+                out[name] = False
         elif name == "platforms":
             if value:
                 out[name] = [p for item in value for p in item.split(",") if p]

@@ -495,15 +495,15 @@ def build(
     with _storage(fresh, progress) as root, tempfile.TemporaryDirectory(prefix="cachebuild-") as scratch:
         digest_file = Path(scratch) / "image-digest"
         auth_file = config.for_buildah(Path(scratch))
-        argvs = buildah.build_argv(
-            spec,
-            workspace=str(workspace),
-            auth_file=str(auth_file or ""),
-            tls_verify=tls_verify,
-            digest_file=str(digest_file),
-            storage_root=str(root / "root"),
-            storage_runroot=str(root / "runroot"),
-        )
+        layout = {
+            "workspace": str(workspace),
+            "auth_file": str(auth_file or ""),
+            "tls_verify": tls_verify,
+            "digest_file": str(digest_file),
+            "storage_root": str(root / "root"),
+            "storage_runroot": str(root / "runroot"),
+        }
+        argvs = buildah.build_argv(spec, **layout)
         parser = _StepParser(progress)
         log: list[str] = []
 
@@ -523,6 +523,16 @@ def build(
 
         try:
             code = _run(argvs[0], on_build_line, log)
+            fallback = buildah.CACHE_EXPORT_FAILED
+            if code != 0 and spec.cache and any(fallback.pattern in line for line in log):
+                # as the templates' launcher does: a cache export never fails the build
+                without = dataclasses.replace(spec, cache_read_only=True, cache_to=None)
+                export = spec.cache_to or spec.effective_cache_repo
+                progress("warning: " + fallback.warning.removeprefix("cachebuild: warning: ").format(cache_export_repo=export))
+                notes.append(f"the cache was not written to {export}")
+                parser = _StepParser(progress)
+                argvs[0] = buildah.build_argv(without, **layout)[0]
+                code = _run(argvs[0], on_build_line, log)
             failed = parser.running if code != 0 else None
             parser.close(failed=code != 0)
             if failed is not None:
