@@ -161,6 +161,11 @@ def test_outputs_have_defaults_and_read_the_launcher_files(t, template):
          "valueFrom": {"path": "/tmp/cachebuild/image-digest", "default": ""}},
         {"name": "image-url", "description": "The first destination image reference.",
          "valueFrom": {"path": "/tmp/cachebuild/image-url", "default": ""}},
+        {"name": "cache-hits", "description": "The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
+         "valueFrom": {"path": "/tmp/cachebuild/cache-hits", "default": ""}},
+        {"name": "cache-report",
+         "description": "What the cache did per step, as JSON (cached, pulled, built or failed, and seconds).",
+         "valueFrom": {"path": "/tmp/cachebuild/cache-report", "default": ""}},
     ]  # fmt: skip
 
 
@@ -193,5 +198,6 @@ def test_catalog_entries_point_at_rendered_files():
         assert entry["path"] in files
         assert set(entry) == {"name", "version", "kind", "path", "description", "params", "results", "workspaces", "images"}
     buildkit = entries[0]
-    assert buildkit["name"] == "buildkit-build-v1" and buildkit["results"] == ["image-digest", "image-url"]
+    assert buildkit["name"] == "buildkit-build-v1"
+    assert buildkit["results"] == ["image-digest", "image-url", "cache-hits", "cache-report"]
     assert {"name": "cache-repo", "type": "string", "default": ""} in buildkit["params"]

@@ -124,7 +124,7 @@ def test_catalog_metadata_rules(task):
     ws = {w["name"]: w for w in doc["spec"]["workspaces"]}
     assert ws["dockerconfig"]["optional"] is True and ws["dockerconfig"]["readOnly"] is True
     if task.results:
-        assert [r["name"] for r in doc["spec"]["results"]] == ["IMAGE_DIGEST", "IMAGE_URL"]
+        assert [r["name"] for r in doc["spec"]["results"]] == ["IMAGE_DIGEST", "IMAGE_URL", "CACHE_HITS", "CACHE_REPORT"]
     assert ("cache" in ws) == (task.engine == "kaniko")
 
 
@@ -171,7 +171,7 @@ def test_catalog_entries_describe_each_task():
     assert kb["path"] == "tasks/kaniko-build/0.1/kaniko-build.yaml" and kb["kind"] == "Task" and kb["version"] == "0.1"
     assert {"name": "BUILD_ARGS", "type": "array", "default": []} in kb["params"]
     assert {"name": "CACHE_REPO", "type": "string", "default": ""} in kb["params"]
-    assert kb["results"] == ["IMAGE_DIGEST", "IMAGE_URL"]
+    assert kb["results"] == ["IMAGE_DIGEST", "IMAGE_URL", "CACHE_HITS", "CACHE_REPORT"]
     assert kb["workspaces"] == ["source", "dockerconfig", "registry-ca", "cache"]
     assert kb["images"] == [tasks.KANIKO_BUILD.image]
     assert entries["kaniko-warm"]["results"] == []

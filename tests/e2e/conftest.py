@@ -63,6 +63,16 @@ def matrix_lines() -> list[str]:
     return lines
 
 
+@pytest.fixture(scope="session", autouse=True)
+def rendered_catalog_is_current() -> None:
+    """The pods come from workflows/ and tasks/ on disk: they must be what the Python renders now."""
+    from cachebuild.catalog import plan
+
+    stale = [c.path for c in plan(Path(__file__).resolve().parents[2]) if c.action != "leave"]
+    if stale:
+        pytest.fail(f"tasks/ or workflows/ are not what the code renders ({', '.join(stale[:5])}): run `cachebuild render`")
+
+
 @pytest.fixture(scope="session")
 def images() -> dict[str, Path]:
     if os.geteuid() != 0:

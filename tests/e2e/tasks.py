@@ -84,6 +84,15 @@ class Run:
         return self.build.outputs.get("image-digest") or self.build.outputs.get("IMAGE_DIGEST", "")
 
     @property
+    def cache_hits(self) -> str:
+        return self.build.outputs.get("cache-hits") or self.build.outputs.get("CACHE_HITS", "")
+
+    @property
+    def cache_report(self) -> dict[str, Any]:
+        text = self.build.outputs.get("cache-report") or self.build.outputs.get("CACHE_REPORT", "")
+        return json.loads(text) if text else {}
+
+    @property
     def url(self) -> str:
         return self.build.outputs.get("image-url") or self.build.outputs.get("IMAGE_URL", "")
 

@@ -106,6 +106,9 @@ def test_task_cold_warm_and_one_file_change(
             _check_cache(builder, registry, repository)
             _check_no_credentials(run, registry)
             assert raw.steps_run(run.build.log) == expected_steps, f"{attempt}: RUN steps that ran"
+            # the cache report (kaniko copies COPY again: it caches COPY only with --cache-copy-layers)
+            hits = {"cold": "0/3", "warm": "2/3" if builder == "kaniko" else "3/3", "change": "1/3"}[attempt]
+            assert run.cache_hits == hits and run.cache_report["hits"] == hits, run.cache_report
         row["result"] = "PASS"
     finally:
         row.setdefault("result", "FAIL")

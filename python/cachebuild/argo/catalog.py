@@ -14,7 +14,7 @@ from typing import Any
 
 from cachebuild.argo.compose import workflow
 from cachebuild.argo.readme import readme
-from cachebuild.argo.templates import TEMPLATES, VERSION, BuildTemplate, workflow_template
+from cachebuild.argo.templates import TEMPLATES, VERSION, BuildTemplate, template_outputs, workflow_template
 from cachebuild.builders import WORKSPACE, kaniko
 from cachebuild.markdown import GENERATED_HEADER
 from cachebuild.spec import BuildSpec
@@ -104,7 +104,7 @@ def entries() -> list[dict[str, Any]]:
                     "path": template_path(t, cluster_scope=cluster_scope),
                     "description": t.description,
                     "params": [{"name": p.name, "type": "string", "default": p.default} for p in t.params()],
-                    "results": ["image-digest", "image-url"] if t.has_outputs else [],
+                    "results": [p.name for p in template_outputs(t)],
                     "workspaces": volumes,
                     "images": [t.image],
                 }

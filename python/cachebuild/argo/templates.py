@@ -265,7 +265,14 @@ class BuildTemplate:
 # Constants of every build template: the workspace, the registry CA folder, the output files
 # (in OUTPUT_DIR, an emptyDir the output parameters are read from).
 _CA = {"registry_ca_dir": REGISTRY_CA_DIR}
-_OUTPUTS = {"workspace": WORKSPACE, **_CA, "digest_file": f"{OUTPUT_DIR}/image-digest", "url_file": URL_FILE}
+_OUTPUTS = {
+    "workspace": WORKSPACE,
+    **_CA,
+    "digest_file": f"{OUTPUT_DIR}/image-digest",
+    "url_file": URL_FILE,
+    "cache_hits_file": f"{OUTPUT_DIR}/cache-hits",
+    "cache_report_file": f"{OUTPUT_DIR}/cache-report",
+}
 
 BUILDKIT_BUILD = BuildTemplate(
     task="buildkit-build",
@@ -401,6 +408,11 @@ def _pod_spec_patch() -> str:
     return json.dumps({"containers": [{"name": MAIN_CONTAINER, "resources": resources}]}, separators=(",", ":"))
 
 
+def template_outputs(t: BuildTemplate) -> list[Parameter]:
+    """The template's output parameters (none for kaniko-warm)."""
+    return _outputs(t) or []
+
+
 def _outputs(t: BuildTemplate) -> list[Parameter] | None:
     """``image-digest`` and ``image-url`` from the launcher's files, with defaults so callers never break."""
     if not t.has_outputs:
@@ -415,6 +427,16 @@ def _outputs(t: BuildTemplate) -> list[Parameter] | None:
             name="image-url",
             description="The first destination image reference.",
             value_from=models.ValueFrom(path=t.layout["url_file"], default=""),
+        ),
+        Parameter(
+            name="cache-hits",
+            description="The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
+            value_from=models.ValueFrom(path=t.layout["cache_hits_file"], default=""),
+        ),
+        Parameter(
+            name="cache-report",
+            description="What the cache did per step, as JSON (cached, pulled, built or failed, and seconds).",
+            value_from=models.ValueFrom(path=t.layout["cache_report_file"], default=""),
         ),
     ]
 

@@ -7,7 +7,20 @@ Flags: containers/buildah pkg/cli/common.go (build) and docs/buildah-push.1.md (
 from __future__ import annotations
 
 from cachebuild import kinds
-from cachebuild.builders.program import TRANSFORMS, Arg, Command, Derive, Each, Fallback, File, Join, Lit, Program, When
+from cachebuild.builders.program import (
+    TRANSFORMS,
+    Arg,
+    CacheReport,
+    Command,
+    Derive,
+    Each,
+    Fallback,
+    File,
+    Join,
+    Lit,
+    Program,
+    When,
+)
 from cachebuild.kinds import Kind
 from cachebuild.spec import BUILDAH_CACHE_REF, BuildSpec
 
@@ -26,6 +39,8 @@ LAYOUT = {
     "retries": "3",
     "digest_file": "/tmp/cachebuild/image-digest",
     "build_log": "/tmp/cachebuild/build.log",
+    "cache_hits_file": "/tmp/cachebuild/cache-hits",
+    "cache_report_file": "/tmp/cachebuild/cache-report",
     "auth_file": AUTH_FILE,
     "tls_verify": "true",
     "manifest_name": "cachebuild-manifest",
@@ -91,7 +106,7 @@ PROGRAM = Program(
         ),
     ),
     required=("images", "workspace", "digest_file", "storage_driver", "isolation", "retries"),
-    outputs=("digest_file", "build_log"),
+    outputs=("digest_file", "build_log", "cache_hits_file", "cache_report_file"),
     commands=(
         Command(
             (
@@ -156,6 +171,7 @@ PROGRAM = Program(
             when="multi_platform",
         ),
     ),
+    report=CacheReport("buildah"),
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from cachebuild.builders.program import (
     TRANSFORMS,
     Arg,
+    CacheReport,
     Command,
     Derive,
     Each,
@@ -41,6 +42,9 @@ RUN_AS = 1000
 LAYOUT = {
     "metadata_file": "/tmp/cachebuild/metadata.json",
     "digest_file": "/tmp/cachebuild/image-digest",
+    "build_log": "/tmp/cachebuild/build.log",
+    "cache_hits_file": "/tmp/cachebuild/cache-hits",
+    "cache_report_file": "/tmp/cachebuild/cache-report",
     "buildkitd_config": "/tmp/cachebuild/buildkitd.toml",
     "ca_bundle": "/tmp/cachebuild/registry-ca/ca.crt",
     "registry_ca_dir": "",
@@ -112,7 +116,7 @@ PROGRAM = Program(
     # buildkitd reads plain-HTTP registries from its config file (rootless: --config, else ~/.config/buildkit).
     files=(File("buildkitd_config", (Each("insecure_registries", '[registry."{item}"]', "  http = true"),)),),
     required=("images", "workspace", "digest_file", "metadata_file"),
-    outputs=("metadata_file", "digest_file"),
+    outputs=("metadata_file", "digest_file", "build_log", "cache_hits_file", "cache_report_file"),
     commands=(
         Command(
             (
@@ -168,8 +172,10 @@ PROGRAM = Program(
                 # A private CA: buildkitd (Go) trusts the bundle the launcher made (the system's and it).
                 EnvSet("SSL_CERT_FILE", (Arg("{ca_file}", optional=True),)),
             ),
+            log="build_log",
         ),
     ),
+    report=CacheReport("buildkit"),
     finish=_FINISH,
 )
 

@@ -13,6 +13,7 @@ from cachebuild import dockerfile, kinds
 from cachebuild.builders.program import (
     TRANSFORMS,
     Arg,
+    CacheReport,
     Command,
     Derive,
     Each,
@@ -43,6 +44,9 @@ LAYOUT = {
     "digest_file": f"{SCRATCH_DIR}/image-digest",
     "image_ref_file": f"{SCRATCH_DIR}/image-ref",
     "warm_list_file": f"{SCRATCH_DIR}/warm-images",
+    "build_log": f"{SCRATCH_DIR}/build.log",
+    "cache_hits_file": f"{SCRATCH_DIR}/cache-hits",
+    "cache_report_file": f"{SCRATCH_DIR}/cache-report",
     "ca_bundle": f"{SCRATCH_DIR}/registry-ca/ca.crt",
     "registry_ca_dir": "",
 }
@@ -63,7 +67,7 @@ EXECUTOR_PROGRAM = Program(
     derive=(*_GIT, Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]), _CA),
     required=("images", "workspace", "digest_file"),
     one_item={"platforms": KANIKO_ONE_PLATFORM},
-    outputs=("digest_file", "image_ref_file"),
+    outputs=("digest_file", "image_ref_file", "build_log", "cache_hits_file", "cache_report_file"),
     commands=(
         Command(
             (
@@ -113,8 +117,10 @@ EXECUTOR_PROGRAM = Program(
                 Each("extra_args", "{item}"),
             ),
             env=(_CA_ENV,),
+            log="build_log",
         ),
     ),
+    report=CacheReport("kaniko"),
 )
 
 

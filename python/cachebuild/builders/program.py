@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cachebuild import kinds
+from cachebuild import report as cache_report
 
 Value = str | tuple[str, ...]
 Values = Mapping[str, Value]
@@ -185,6 +186,18 @@ class Derive:
 
 
 @dataclass(frozen=True)
+class CacheReport:
+    """After the commands, what the cache did (:mod:`cachebuild.report`): parsed from the stamped log
+    in value ``log`` by ``builder``'s parser, ``CACHE_HITS`` written to the file in ``hits_file`` and
+    the JSON report to the one in ``report_file``. Skipped where the image has no awk."""
+
+    builder: str
+    log: str = "build_log"
+    hits_file: str = "cache_hits_file"
+    report_file: str = "cache_report_file"
+
+
+@dataclass(frozen=True)
 class Program:
     """What a builder runs: derived values, files, then commands in order, then ``finish`` (constant sh)."""
 
@@ -204,6 +217,7 @@ class Program:
     """Write the first of ``images`` to ``$CB_URL_FILE`` when that is set (the IMAGE_URL result)."""
     finish: str = ""
     """Constant sh run after the commands (e.g. to turn a metadata file into a digest result)."""
+    report: CacheReport | None = None
 
     def value_keys(self) -> set[str]:
         """Every value key the program reads."""
@@ -236,6 +250,8 @@ class Program:
             found.add(d.source)
             found.update(d.transform.uses)
         found |= set(self.required) | set(self.outputs)
+        if self.report:
+            found |= {self.report.log, self.report.hits_file, self.report.report_file}
         if self.url_result:
             found |= {"images", "url_file"}
         found -= {d.key for d in self.derive} | {"item", "joined", ""}
@@ -567,7 +583,8 @@ def _sh_quote(text: str) -> str:
 _CHECK_FUNCTIONS = r"""cb_fail() { printf "cachebuild: %s: %s (got '%s')\n" "$1" "$2" "$3" >&2; exit 2; }
 cb_match() { printf '%s\n' "$1" | LC_ALL=C grep -Eqx -- "$2"; }
 cb_name_ok() { cb_n="${1%%@*}"; cb_l="${cb_n##*/}"; cb_n="${cb_n%"$cb_l"}${cb_l%%:*}"; [ "${#cb_n}" -le __NAME_MAX__ ]; }
-cb_text() { case "$2" in *"$cb_cr"*) cb_fail "$1" "must not contain a carriage return" "$2" ;; esac; }"""
+cb_text() { case "$2" in *"$cb_cr"*) cb_fail "$1" "must not contain a carriage return" "$2" ;; esac; }
+if command -v awk >/dev/null 2>&1; then cb_stamp() { awk -v file="$1" '__STAMP__'; }; else cb_stamp() { tee "$1"; }; fi"""
 
 
 def _kind_check(kind: kinds.Kind, var_ref: str, label: str, indent: str) -> list[str]:
@@ -635,7 +652,7 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
         "'",
         # Backticks, not $(...): Tekton and the kubelet look for $(...) substitutions in a step's command.
         "cb_cr=`printf '\\r'`",
-        _CHECK_FUNCTIONS.replace("__NAME_MAX__", str(kinds.NAME_MAX)),
+        _CHECK_FUNCTIONS.replace("__NAME_MAX__", str(kinds.NAME_MAX)).replace("__STAMP__", cache_report.STAMP_AWK),
     ]
     lines += [f': "${{{env_name(k)}:=}}"' for k in sorted(program.value_keys())]
     for key in program.required:
@@ -674,14 +691,14 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
             log = "${" + env_name(command.log) + "}"
             lines += [f"cb_run{n}() {{", *("  " + line for line in run), "}"]
             status = f'echo "$cb_s" > "{log}.status"; }}'
-            body = [f'{{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | tee "{log}"', f'cb_s=`cat "{log}.status"`']
+            body = [f'{{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | cb_stamp "{log}"', f'cb_s=`cat "{log}.status"`']
             if command.fallback is not None:
                 again = command.fallback
                 body += [
                     f'if [ "$cb_s" != 0 ] && grep -q {_sh_quote(again.pattern)} "{log}"; then',
                     f'  echo "{_dq(again.warning)}" >&2',
                     f"  {env_name(again.key)}={_sh_quote(again.value)}",
-                    f'  {{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | tee -a "{log}"',
+                    f'  {{ cb_run{n} 2>&1 && cb_s=0 || cb_s=$?; {status} | cb_stamp "{log}"',
                     f'  cb_s=`cat "{log}.status"`',
                     "fi",
                 ]
@@ -693,11 +710,25 @@ def compile_sh(program: Program, inputs: Mapping[str, Input] | None = None) -> s
         if command.when is not None:
             body = [f'if [ "${{{env_name(command.when)}}}" = true ]; then', *("  " + line for line in body), "fi"]
         lines.extend(body)
+    if program.report is not None:
+        lines += _report_sh(program.report)
     if program.finish:
         lines.append(program.finish.strip())
     if program.url_result:
         lines.append('if [ -n "${CB_URL_FILE}" ]; then printf \'%s\' "${CB_IMAGES%%$cb_nl*}" > "${CB_URL_FILE}"; fi')
     return "\n".join(lines) + "\n"
+
+
+def _report_sh(report: CacheReport) -> list[str]:
+    log, hits, out = (env_name(k) for k in (report.log, report.hits_file, report.report_file))
+    return [
+        f'if [ -n "${{{hits}}}" ] && command -v awk >/dev/null 2>&1 && [ -f "${{{log}}}" ]; then',
+        f'  LC_ALL=C awk {_sh_quote(cache_report.AWK_PARSERS[report.builder])} "${{{log}}}" |',
+        f'    LC_ALL=C awk -v builder={report.builder} -v hits="${{{hits}}}" -v json="${{{out}}}" \\',
+        f"      {_sh_quote(cache_report.RENDER_AWK)}",
+        f'  echo "cachebuild: cache hits `cat "${{{hits}}}"` (steps taken from a cache / steps)" >&2',
+        "fi",
+    ]
 
 
 def placeholder_env(program: Program, placeholder: Callable[[str], str | None]) -> dict[str, str]:

@@ -23,6 +23,8 @@ from cachebuild.tekton.tasks import (
     BUILD_TASK,
     BUILDER_IMAGE,
     CACHE,
+    CACHE_HITS,
+    CACHE_REPORT,
     DOCKERCONFIG,
     IMAGE_DIGEST,
     IMAGE_URL,
@@ -212,8 +214,8 @@ def _spec_part(
     build = "build" + suffix
     prefix = f"BUILD_{suffix[1:]}_" if many else ""
     part["results"] = [
-        {"name": prefix + IMAGE_URL, "value": f"$(tasks.{build}.results.{IMAGE_URL})"},
-        {"name": prefix + IMAGE_DIGEST, "value": f"$(tasks.{build}.results.{IMAGE_DIGEST})"},
+        {"name": prefix + name, "value": f"$(tasks.{build}.results.{name})"}
+        for name in (IMAGE_URL, IMAGE_DIGEST, CACHE_HITS, CACHE_REPORT)
     ]
     return part
 

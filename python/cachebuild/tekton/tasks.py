@@ -30,6 +30,15 @@ REGISTRY_CA = "registry-ca"
 CACHE = "cache"
 IMAGE_URL = "IMAGE_URL"
 IMAGE_DIGEST = "IMAGE_DIGEST"
+CACHE_HITS = "CACHE_HITS"
+CACHE_REPORT = "CACHE_REPORT"
+RESULTS = {
+    IMAGE_DIGEST: "The digest of the pushed image (sha256:…).",
+    IMAGE_URL: "The pushed image, as given in IMAGE.",
+    CACHE_HITS: "The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
+    CACHE_REPORT: 'What the cache did per step, as JSON: {"builder", "hits", "steps": [{"step", "instruction", '
+    '"outcome": cached, pulled, built or failed, "seconds"}]}.',
+}
 BUILDER_IMAGE = "BUILDER_IMAGE"
 STEP = "build"
 
@@ -158,7 +167,8 @@ class TaskDef:
     @property
     def results(self) -> list[str]:
         keys = self.program.value_keys()
-        return [IMAGE_URL, IMAGE_DIGEST] if "digest_file" in keys and self.program.url_result else []
+        images = [IMAGE_DIGEST, IMAGE_URL] if "digest_file" in keys and self.program.url_result else []
+        return images + ([CACHE_HITS, CACHE_REPORT] if self.program.report else [])
 
     def placeholder(self, key: str) -> str | None:
         """The ``env`` value of ``CB_<KEY>`` (None: unset; array params come through args)."""
@@ -166,6 +176,8 @@ class TaskDef:
             "workspace": f"$(workspaces.{SOURCE}.path)",
             "digest_file": f"$(results.{IMAGE_DIGEST}.path)" if self.results else None,
             "url_file": f"$(results.{IMAGE_URL}.path)" if self.results else None,
+            "cache_hits_file": f"$(results.{CACHE_HITS}.path)" if self.program.report else None,
+            "cache_report_file": f"$(results.{CACHE_REPORT}.path)" if self.program.report else None,
             "cache_dir": f"$(workspaces.{CACHE}.path)" if self.cache_workspace else None,
             "registry_ca_dir": f"$(workspaces.{REGISTRY_CA}.path)",
         }
@@ -252,10 +264,7 @@ class TaskDef:
         spec["params"] = params
         spec["workspaces"] = self.workspaces()
         if self.results:
-            spec["results"] = [
-                {"name": IMAGE_DIGEST, "type": "string", "description": "The digest of the pushed image (sha256:…)."},
-                {"name": IMAGE_URL, "type": "string", "description": "The pushed image, as given in IMAGE."},
-            ]
+            spec["results"] = [{"name": name, "type": "string", "description": RESULTS[name]} for name in self.results]
         if self.state_volumes:
             spec["volumes"] = [{"name": name, "emptyDir": {}} for name in self.state_volumes]
         spec["steps"] = [self.step()]
