@@ -73,7 +73,7 @@ build_kaniko() {
 
 SECCOMP_VERSION=$(sed -n 's/^\tgithub.com\/moby\/profiles\/seccomp \(v[^ ]*\)$/\1/p' tools/seccomp-profile/go.mod)
 build_seccomp() {
-  (cd "$REPO/tools/seccomp-profile" && CGO_ENABLED=0 go build -trimpath -o "$1/seccomp-profile" .)
+  (cd "$REPO/tools/seccomp-profile" && CGO_ENABLED=0 go build -o "$1/seccomp-profile" .)
 }
 
 build_busybox_arm64() {

@@ -104,10 +104,16 @@ def test_cold_build_builds_every_step_and_exports_the_cache(cold, reg):
 def test_fresh_build_takes_every_step_from_the_remote_cache_and_yields_the_same_image(cold, reg, base):
     ws, cold_image, cold_run = cold
     image = f"{reg.address}/t/app:fresh"
-    done = build(ws, image, base)
+    report_file = ws.parent / "fresh-cache-report.json"
+    done = build(ws, image, base, "--cache-report", str(report_file))
     assert done.returncode == 0, done.stderr
     assert steps(done.stdout) == {1: "base image", **{n: "cached (remote)" for n in range(2, 7)}}
     assert "summary: 5 steps: 5 from the cache (5 pulled from the remote cache), 0 built;" in done.stdout
+    # the report the templates give, in the same form
+    assert "cache hits: 5/5 (steps taken from a cache / steps)" in done.stdout.splitlines()
+    reported = json.loads(report_file.read_text())
+    assert (reported["builder"], reported["hits"]) == ("buildah", "5/5")
+    assert [(s["step"], s["outcome"]) for s in reported["steps"]] == [(f"{n}/6", "pulled") for n in range(2, 7)]
     image_id = re.search(r"^image id: (sha256:[0-9a-f]{64})$", done.stdout, re.M)[1]
     assert f"image id: {image_id}" in cold_run.stdout
     digest = re.search(r"^pushed: \S+@(sha256:[0-9a-f]{64})$", done.stdout, re.M)[1]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cachebuild.cli import main
-from support.fake_servers import FakeArgoServer, Fault, fake_digest
+from support.fake_servers import FAKE_CACHE_HITS, FakeArgoServer, Fault, fake_digest
 from support.schemas import ROOT
 
 IMG = "registry.example.com/team/app:1.0"
@@ -51,6 +51,7 @@ def test_argo_submit_and_wait_prints_every_digest(argo, argo_submit, capsys, eng
     (workflow,) = argo.objects.values()
     assert out.splitlines()[0] == f"submitted {workflow['metadata']['name']}"
     assert f"{IMG}@{fake_digest(IMG)}" in out.splitlines()
+    assert f"{IMG}: cache hits {FAKE_CACHE_HITS} (steps taken from a cache / steps)" in err.splitlines()
     assert "Succeeded" in err and argo.token not in out + err
     assert all(argo.token not in body for _, _, _, body in argo.requests)  # only in the Authorization header
 
@@ -130,6 +131,7 @@ def test_tekton_submit_and_wait(kube, tekton_submit, capsys):
     ((_, namespace, name),) = [k for k in kube.objects if k[0] == "PipelineRun"]
     assert namespace == "ci" and out.splitlines()[0] == f"submitted {name}"
     assert f"{IMG}@{fake_digest(IMG)}" in out
+    assert f"{IMG}: cache hits {FAKE_CACHE_HITS} (steps taken from a cache / steps)" in err.splitlines()
 
 
 def test_tekton_dropped_connection_then_success(kube, tekton_submit):

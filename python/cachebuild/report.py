@@ -85,7 +85,7 @@ def _seconds(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _cut(instruction: str) -> str:
+def cut(instruction: str) -> str:
     return instruction if len(instruction) <= MAX_INSTRUCTION else instruction[: MAX_INSTRUCTION - 3] + "..."
 
 
@@ -137,7 +137,7 @@ def parse_buildkit(log: str) -> Report:
     for number in sorted(order, key=lambda n: _step_key(info[n]["step"])):
         e = info[number]
         outcome = next((o for flag, o in _BK_OUTCOMES if flag in e), "built")
-        steps.append(Step(e["step"], _cut(e["instruction"]), outcome, float(e["seconds"])))
+        steps.append(Step(e["step"], cut(e["instruction"]), outcome, float(e["seconds"])))
     return Report("buildkit", tuple(steps))
 
 
@@ -181,7 +181,7 @@ def parse_kaniko(log: str) -> Report:
         until = started[i + 1][0] if i + 1 < len(started) else (pushes[-1] if pushes else last)
         final = i == len(started) - 1
         outcome = "failed" if failed and final else "pulled" if instruction in from_cache else "built"
-        steps.append(Step(str(i + 1), _cut(instruction), outcome, float(until - second)))
+        steps.append(Step(str(i + 1), cut(instruction), outcome, float(until - second)))
     return Report("kaniko", tuple(steps))
 
 
@@ -209,7 +209,7 @@ def parse_buildah(log: str) -> Report:
         at = int(str(s["at"]))
         until = int(str(steps[i + 1]["at"])) if i + 1 < len(steps) else (end if end is not None else at)
         if not str(s["instruction"]).upper().startswith("FROM "):
-            out.append(Step(str(s["step"]), _cut(str(s["instruction"])), str(s["outcome"]), float(until - at)))
+            out.append(Step(str(s["step"]), cut(str(s["instruction"])), str(s["outcome"]), float(until - at)))
     return Report("buildah", tuple(out))
 
 

@@ -30,6 +30,10 @@ from support.schemas import SCHEMAS, _strict, errors
 STAMPS = ["2026-11-29T10:00:00Z", "2026-11-29T10:00:05Z", "2026-11-29T10:00:20Z", "2026-11-29T10:01:30Z"]
 
 
+FAKE_CACHE_HITS = "4/5"
+"""What a finished build reports as its cache hits (the templates' cache-hits / CACHE_HITS)."""
+
+
 def fake_digest(image: str) -> str:
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
@@ -306,6 +310,7 @@ class FakeArgoServer(FakeAPI):
                         "parameters": [
                             {"name": "image-digest", "value": fake_digest(image)},
                             {"name": "image-url", "value": image},
+                            {"name": "cache-hits", "value": FAKE_CACHE_HITS},
                         ]
                     }
             nodes[node_id] = node
@@ -445,6 +450,7 @@ class FakeKubeServer(FakeAPI):
                         taskrun["status"]["results"] = [
                             {"name": "IMAGE_DIGEST", "type": "string", "value": fake_digest(image)},
                             {"name": "IMAGE_URL", "type": "string", "value": image},
+                            {"name": "CACHE_HITS", "type": "string", "value": FAKE_CACHE_HITS},
                         ]
                 assert not errors(taskrun), errors(taskrun)
                 self.objects[("TaskRun", namespace, child)] = taskrun

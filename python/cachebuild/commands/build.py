@@ -73,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start the local registry first (on the 127.0.0.1 port the --image names) unless it runs",
     )
     parser.add_argument(
+        "--cache-report",
+        metavar="FILE",
+        type=Path,
+        help="write what the cache did per step there, as JSON (the templates' cache-report / CACHE_REPORT)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -197,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
             for image in result.images:
                 print(f"pushed: {image}@{result.digest}")
             print(f"summary: {result.summary()}")
+            print(f"cache hits: {result.cache_report().hits} (steps taken from a cache / steps)")
+            if args.cache_report is not None:
+                args.cache_report.write_text(result.cache_report().to_json() + "\n", encoding="utf-8")
     except engine.BuildInterrupted as err:
         if started_here is not None:
             registry.stop()

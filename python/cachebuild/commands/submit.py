@@ -242,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
         for image in result.images:
             if image.digest:
                 print(f"{image.url}@{image.digest}", file=out)
+                if image.cache_hits:
+                    print(f"{image.url}: cache hits {image.cache_hits} (steps taken from a cache / steps)", file=err)
         if not result.succeeded:
             failed = result.failed_step
             where = f" in {failed.step}: {failed.message}" if failed else ""

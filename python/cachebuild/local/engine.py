@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cachebuild import report
 from cachebuild.builders import buildah
 from cachebuild.dockerfile import args_in_stages
 from cachebuild.errors import SpecError
@@ -122,6 +123,17 @@ class BuildResult:
     def layer_steps(self) -> list[Step]:
         """The steps after ``FROM`` (the ones a cache can save)."""
         return [s for s in self.steps if not s.is_from]
+
+    def cache_report(self) -> report.Report:
+        """The report every template gives (:mod:`cachebuild.report`): the same JSON, from this build."""
+        outcome = {"FAILED": "failed", "cached (remote)": "pulled", "cached (local)": "cached", "built": "built"}
+        return report.Report(
+            "buildah",
+            tuple(
+                report.Step(s.label[1:-1], report.cut(s.instruction), outcome[s.outcome], round(s.seconds, 1))
+                for s in self.layer_steps
+            ),
+        )
 
     def summary(self) -> str:
         steps = self.layer_steps

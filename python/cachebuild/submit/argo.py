@@ -37,6 +37,7 @@ from cachebuild.submit.common import (
 )
 
 DIGEST_OUTPUT = "image-digest"
+CACHE_HITS_OUTPUT = "cache-hits"
 URL_OUTPUT = "image-url"
 REQUEST_TIMEOUT = (10.0, 60.0)
 """Seconds to connect, and to wait for an answer: a server that never answers fails, it does not hang."""
@@ -79,6 +80,7 @@ def workflow_status(workflow: dict[str, Any]) -> BuildStatus:
                     url=outputs.get(URL_OUTPUT, ""),
                     digest=outputs.get(DIGEST_OUTPUT, ""),
                     message=node.get("message", ""),
+                    cache_hits=outputs.get(CACHE_HITS_OUTPUT, ""),
                 ),
             )
         )

@@ -105,6 +105,8 @@ class ImageResult:
     url: str = ""
     digest: str = ""
     message: str = ""
+    cache_hits: str = ""
+    """Steps taken from a cache over steps (``5/6``): the template's ``cache-hits`` / ``CACHE_HITS``."""
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ class TektonBuild:
                     url=results.get("IMAGE_URL", ""),
                     digest=results.get("IMAGE_DIGEST", ""),
                     message=child_message,
+                    cache_hits=results.get("CACHE_HITS", ""),
                 )
             )
         return BuildStatus(
