@@ -20,14 +20,15 @@ import pytest
 from cachebuild.local import baseimage, registry
 from cachebuild.local.distribution import Registry
 from support.registry_proxy import FailingProxy, registry_error
+from support.requirements import require
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 STEP_LINE = re.compile(r"^  \[(\d)/6\] (base image|built|cached \(remote\)|cached \(local\))\s+[0-9.]+s$", re.M)
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("buildah") is None or shutil.which("docker-registry") is None,
-    reason="needs buildah and docker-registry (scripts/setup.sh installs them)",
-)
+
+@pytest.fixture(autouse=True)
+def _tools():
+    require("buildah", "docker-registry")
 
 
 @pytest.fixture(scope="module")

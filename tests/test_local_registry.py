@@ -12,12 +12,17 @@ from cachebuild import BuildSpec
 from cachebuild.builders import buildah
 from cachebuild.local import LocalError, engine, registry
 from cachebuild.local.distribution import AccessDenied, DockerConfig, Registry
+from support.requirements import require
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-needs_tools = pytest.mark.skipif(
-    shutil.which("buildah") is None or shutil.which("docker-registry") is None,
-    reason="needs buildah and docker-registry (scripts/setup.sh installs them)",
-)
+
+
+@pytest.fixture
+def needs_tools_installed():
+    require("buildah", "docker-registry")
+
+
+needs_tools = pytest.mark.usefixtures("needs_tools_installed")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ meet the catalog's metadata rules; no script holds a substitution; tekton-lint f
 import argparse
 import dataclasses
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from cachebuild import BuildSpec, SpecError
 from cachebuild.commands import workflow as workflow_command
 from cachebuild.commands.spec_args import specs_from_args
 from cachebuild.tekton import catalog, pipelines, tasks
+from support.requirements import require
 from support.schemas import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,8 +235,8 @@ def test_cli_errors_name_the_flag(argv, message):
     assert str(err.value).startswith(message)
 
 
-@pytest.mark.skipif(shutil.which("npx") is None, reason="node is not installed (scripts/setup.sh installs it in CI)")
 def test_tekton_lint_finds_nothing_in_tasks():
+    require("npx")
     proc = subprocess.run(
         ["npx", "--no-install", "tekton-lint", "--max-warnings", "0", "--format", "json", "tasks/**/*.yaml"],
         cwd=ROOT,

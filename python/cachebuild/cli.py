@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("cachebuild.commands.registry", "start or stop the local docker-registry"),
     "demo": ("cachebuild.commands.demo", "the main job: build examples/ cold, then --fresh from the remote cache"),
     "submit": ("cachebuild.commands.submit", "submit builds to Argo or Tekton, optionally wait for them"),
+    "cache": ("cachebuild.commands.cache", "list a cache repository's tags (size, age) or prune old ones"),
 }
 
 
