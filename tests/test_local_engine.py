@@ -655,3 +655,44 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_build(reg, base, tmp_p
     ) in done.stdout
     _, digest = _image_id_and_digest(done.stdout)
     assert Registry(reg.address).manifest("t/cachefail", digest)
+
+
+def test_an_unchanged_build_is_published_without_starting_buildah(reg, base, tmp_path):
+    """--skip-unchanged: the first build keeps its inputs' digest as a cache tag; the same inputs again
+    publish that image under the new tag, the same digest, and no buildah process runs."""
+    recorder = tmp_path / "bin" / "buildah"  # buildah, with a note of every run
+    recorder.parent.mkdir()
+    ran = tmp_path / "buildah-ran"
+    recorder.write_text(f'#!/bin/sh\necho "$@" >> {ran}\nexec {shutil.which("buildah")} "$@"\n')
+    recorder.chmod(0o755)
+    env = {**os.environ, "PATH": f"{recorder.parent}:{os.environ['PATH']}"}
+
+    def build_unchanged(tag, *extra):
+        argv = ["build", "--workspace", str(ws), "--image", f"{reg.address}/t/same:{tag}", "--build-arg", f"BASE={base}"]
+        return subprocess.run(
+            [sys.executable, "-m", "cachebuild", *argv, "--skip-unchanged", *extra],
+            capture_output=True, text=True, env=env, timeout=180,
+        )  # fmt: skip
+
+    ws = workspace(tmp_path, "libsame 5\n")
+    (ws / ".dockerignore").write_text("notes/\n*.tmp\n!keep.tmp\n")
+    first = build_unchanged("1")
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"^inputs: [0-9a-f]{16}… kept as \S+/t/same/cache:inputs-[0-9a-f]{64}$", first.stdout, re.M)
+    _, digest = _image_id_and_digest(first.stdout)
+    assert ran.exists()
+    ran.unlink()
+    # files .dockerignore leaves out change nothing a build can see
+    (ws / "notes").mkdir()
+    (ws / "notes" / "todo.md").write_text("not in the build\n")
+    (ws / "scratch.tmp").write_text("not in the build either\n")
+    second = build_unchanged("2", "--fresh")
+    assert second.returncode == 0, second.stderr
+    assert "unchanged: these inputs" in second.stdout and "summary: unchanged: nothing built" in second.stdout
+    assert f"pushed: {reg.address}/t/same:2@{digest}" in second.stdout.splitlines()
+    assert not ran.exists(), f"buildah ran: {ran.read_text()}"
+    assert Registry(reg.address).manifest_digest("t/same", "2") == digest
+    # a file the build sees: built again
+    (ws / "keep.tmp").write_text("an exception of .dockerignore: the build sees it\n")
+    third = build_unchanged("3")
+    assert third.returncode == 0 and "not built before: building" in third.stdout

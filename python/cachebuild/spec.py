@@ -7,10 +7,11 @@ Invalid input raises :class:`~cachebuild.errors.SpecError` naming the field.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from cachebuild import kinds
 from cachebuild.errors import SpecError
@@ -152,6 +153,9 @@ class BuildSpec:
             (``gzip`` or ``zstd``) and level (gzip 0-9, zstd 0-22).
         cache_oci_mediatypes, cache_image_manifest: BuildKit: the cache in OCI media types, as an
             image manifest rather than an index (what ECR and Harbor need); both on by default.
+        skip_unchanged: the local engine: when a build with the same inputs (context files, Dockerfile,
+            args, base image digests, builder) was made before, publish its image under the requested
+            tags instead of building (:mod:`cachebuild.local.unchanged`).
         build_args: ``ARG`` values, in order.
         target: the Dockerfile stage to build.
         platforms: ``os/arch[/variant]`` (BuildKit and buildah).
@@ -186,6 +190,7 @@ class BuildSpec:
     cache_compression_level: int | None = None
     cache_oci_mediatypes: bool = True
     cache_image_manifest: bool = True
+    skip_unchanged: bool = False
     build_args: tuple[tuple[str, str], ...] = ()
     target: str | None = None
     platforms: tuple[str, ...] = ()
@@ -221,6 +226,7 @@ class BuildSpec:
         cache_compression_level: int | None = None,
         cache_oci_mediatypes: bool = True,
         cache_image_manifest: bool = True,
+        skip_unchanged: bool = False,
         build_args: Mapping[str, str] | Iterable[str] | Iterable[tuple[str, str]] = (),
         target: str | None = None,
         platforms: str | Iterable[str] = (),
@@ -252,6 +258,7 @@ class BuildSpec:
         set_(self, "cache_compression_level", cache_compression_level)
         set_(self, "cache_oci_mediatypes", cache_oci_mediatypes)
         set_(self, "cache_image_manifest", cache_image_manifest)
+        set_(self, "skip_unchanged", skip_unchanged)
         set_(self, "build_args", _as_pairs("build_args", build_args))
         set_(self, "target", target)
         set_(self, "platforms", _as_tuple("platforms", platforms))
@@ -344,7 +351,7 @@ class BuildSpec:
             _check_kind(f"extra_args[{i}]", kinds.ARGUMENT, arg)
 
     def _validate_cache_policy(self) -> None:
-        for name in ("cache_read_only", "cache_oci_mediatypes", "cache_image_manifest"):
+        for name in ("cache_read_only", "cache_oci_mediatypes", "cache_image_manifest", "skip_unchanged"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(name, getattr(self, name), "must be true or false")
         for i, ref in enumerate(self.cache_from):
@@ -386,6 +393,17 @@ class BuildSpec:
     def context_path(self) -> str:
         """The context directory: inside the workspace, or inside the git repository."""
         return self.git.subdir if self.git else self.context
+
+    def check_cluster(self) -> None:
+        """Input the cluster templates cannot do (:data:`LOCAL_ONLY`)."""
+        for name, reason in LOCAL_ONLY.items():
+            if getattr(self, name):
+                raise SpecError(name, getattr(self, name), reason)
+
+    def without_remote_cache(self) -> BuildSpec:
+        """The same build with the remote cache off (every setting of it back to its default)."""
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(self) if f.name in _REMOTE_CACHE_FIELDS}
+        return dataclasses.replace(self, cache=False, **defaults)
 
     def check_engine(self, engine: str) -> None:
         """Input that only some builders accept: a field set that ``engine`` would ignore is an error."""
@@ -449,8 +467,15 @@ _REMOTE_CACHE_FIELDS = (
     "cache_compression_level",
     "cache_oci_mediatypes",
     "cache_image_manifest",
+    "skip_unchanged",
 )
-"""Settings of the remote cache: refused when it is off."""
+"""Settings of the remote cache: refused when it is off (the inputs tag of skip_unchanged lives in it too)."""
+
+LOCAL_ONLY = {
+    "skip_unchanged": "only the local engine skips an unchanged build: the builder images have no registry client "
+    "to publish a manifest under another tag, and a launcher cannot hash the context with .dockerignore's rules",
+}
+"""Fields only the local engine reads, and why the templates cannot."""
 
 _WHY_NOT = {
     ("cache_from", "kaniko"): "kaniko takes one cache repository (cache_repo), which it reads and writes",

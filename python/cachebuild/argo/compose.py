@@ -142,6 +142,7 @@ def node(
     kind: Literal["task", "step"] | None = None,
 ) -> Node:
     """A Task (or Step) running template ``t`` for ``spec``, by ``templateRef`` or inline."""
+    spec.check_cluster()
     if t is KANIKO_WARM:
         kaniko.check_warm(spec)  # the warmer's own input rule (git contexts need warm_images)
     else:

@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
             for image in result.images:
                 print(f"pushed: {image}@{result.digest}")
             print(f"summary: {result.summary()}")
-            print(f"cache hits: {result.cache_report().hits} (steps taken from a cache / steps)")
+            if not result.skipped:
+                print(f"cache hits: {result.cache_report().hits} (steps taken from a cache / steps)")
             if args.cache_report is not None:
                 args.cache_report.write_text(result.cache_report().to_json() + "\n", encoding="utf-8")
     except engine.BuildInterrupted as err:

@@ -34,6 +34,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "cache_compression_level": ("--cache-compression-level", "cache-compression-level"),
     "cache_oci_mediatypes": ("--no-cache-oci-mediatypes", "cache-oci-mediatypes"),
     "cache_image_manifest": ("--no-cache-image-manifest", "cache-image-manifest"),
+    "skip_unchanged": ("--skip-unchanged", "skip-unchanged"),
     "build_args": ("--build-arg", "build-args"),
     "target": ("--target", "target"),
     "platforms": ("--platform", "platforms"),
@@ -112,6 +113,8 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] =
     add("cache_compression", "--cache-compression", choices=("gzip", "zstd"), help="BuildKit: the cache layers' compression")
     add("cache_compression_level", "--cache-compression-level", type=int, metavar="N",
         help="BuildKit: the compression level (gzip 0-9, zstd 0-22)")  # fmt: skip
+    add("skip_unchanged", "--skip-unchanged", action="store_true", default=None,
+        help="build nothing when a build with the same inputs was made before: publish its image (local engine)")  # fmt: skip
     add("cache_oci_mediatypes", "--no-cache-oci-mediatypes", action="store_true", default=None,
         help="BuildKit: export the cache in Docker media types (implies --no-cache-image-manifest)")  # fmt: skip
     add("cache_image_manifest", "--no-cache-image-manifest", action="store_true", default=None,

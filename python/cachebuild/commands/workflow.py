@@ -17,7 +17,7 @@ from typing import Any
 
 from cachebuild.commands.spec_args import add_spec_arguments, check_engine_flags, specs_from_args, translate
 from cachebuild.errors import SpecError
-from cachebuild.spec import ENGINES, BuildSpec
+from cachebuild.spec import ENGINES, LOCAL_ONLY, BuildSpec
 
 # cachebuild.argo imports hera; these defaults are repeated here so `--help` stays fast (a test checks they agree).
 DEFAULT_WORKSPACE_SIZE = "1Gi"
@@ -73,7 +73,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, *, namespace_help: st
     parser.add_argument("--tekton-service-account", dest="service_account", help=argparse.SUPPRESS)  # its 0.1 name
     add_argo_arguments(parser.add_argument_group("argo (--on argo)"))
     add_tekton_arguments(parser.add_argument_group("tekton (--on tekton)"))
-    add_spec_arguments(parser)
+    add_spec_arguments(parser, omit=LOCAL_ONLY)
 
 
 def add_argo_arguments(group: argparse._ArgumentGroup) -> None:

@@ -346,6 +346,21 @@ class Registry:
     def has_blob(self, repository: str, digest: str) -> bool:
         return self.request("HEAD", repository, f"blobs/{digest}").status == 200
 
+    def blob(self, repository: str, digest: str) -> bytes:
+        reply = self.request("GET", repository, f"blobs/{digest}")
+        if reply.status != 200:
+            raise LocalError(f"{self.host}/{repository}: GET blob {digest} answered HTTP {reply.status}")
+        return reply.body
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Link blob ``digest`` of repository ``source`` into ``repository`` (same registry, no upload):
+        ``POST /v2/<repository>/blobs/uploads/?mount=<digest>&from=<source>``; whether it was."""
+        query = urllib.parse.urlencode({"mount": digest, "from": source})
+        reply = self.request("POST", repository, f"blobs/uploads/?{query}")
+        if reply.status == 202 and reply.headers.get("location"):  # an upload started instead: cancel it
+            self.request("DELETE", repository, reply.headers["location"])
+        return reply.status == 201
+
     def tags(self, repository: str) -> list[str]:
         reply = self.request("GET", repository, "tags/list")
         if reply.status == 404:

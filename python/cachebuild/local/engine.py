@@ -20,6 +20,7 @@ not run) or nothing (the step was built; ``--> Pushing cache`` exports it).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -38,7 +39,7 @@ from cachebuild import report
 from cachebuild.builders import buildah
 from cachebuild.dockerfile import args_in_stages
 from cachebuild.errors import SpecError
-from cachebuild.local import LocalError, cache_dir
+from cachebuild.local import LocalError, cache_dir, unchanged
 from cachebuild.local.distribution import DockerConfig, Registry, RegistryUnreachable, is_loopback
 from cachebuild.refs import ImageRef, parse_repository
 from cachebuild.spec import BuildSpec
@@ -118,6 +119,8 @@ class BuildResult:
     """Whether the remote cache was used (``False`` when off or unreachable)."""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: bool = False
+    """Nothing was built: an earlier build's image with the same inputs was published (``skip_unchanged``)."""
 
     @property
     def layer_steps(self) -> list[Step]:
@@ -136,6 +139,8 @@ class BuildResult:
         )
 
     def summary(self) -> str:
+        if self.skipped:
+            return f"unchanged: nothing built, the image of the same inputs published; {self.seconds:.1f}s"
         steps = self.layer_steps
         cached = sum(s.cached for s in steps)
         remote = sum(s.remote for s in steps)
@@ -411,7 +416,7 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
             note = f"cache: {err}; building WITHOUT the remote cache"
             notes.append(note)
             progress(note)
-            spec = dataclasses.replace(spec, cache=False, cache_repo=None)
+            spec = spec.without_remote_cache()
     targets = list(spec.image_refs)
     if spec.cache:
         targets.append(parse_repository("cache_repo", spec.effective_cache_repo))
@@ -463,6 +468,62 @@ def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
         )
 
 
+def _client(ref: ImageRef, config: DockerConfig) -> tuple[Registry, str]:
+    host = _registry_hosts([ref])[0]
+    return Registry(host, config.credentials(host)), _repository_path(ref)
+
+
+def buildah_version() -> str:
+    """``buildah --version``, kept per binary (path, size, mtime) so that a skipped build starts no buildah."""
+    binary = Path(shutil.which("buildah") or "buildah").resolve()
+    stat = binary.stat()
+    key = f"{binary}|{stat.st_size}|{stat.st_mtime_ns}"
+    kept = cache_dir() / "buildah-version.json"
+    try:
+        known = json.loads(kept.read_text())
+        if known.get("binary") == key:
+            return str(known["version"])
+    except (OSError, ValueError, KeyError):
+        pass
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps({"binary": key, "version": version}))
+    return version
+
+
+def _inputs(spec: BuildSpec, context: Path, config: DockerConfig) -> unchanged.Inputs:
+    version = buildah_version()
+
+    def resolve(ref: ImageRef) -> str:
+        client, repository = _client(ref, config)
+        return client.digest(repository, ref.tag or "latest")
+
+    return unchanged.inputs(spec, context, version, resolve)
+
+
+def _publish_unchanged(spec: BuildSpec, inputs: unchanged.Inputs, config: DockerConfig, progress: Progress) -> BuildResult | None:
+    """The image a build with the same inputs made, published under ``spec.images``; None if none was made."""
+    cache_client, cache_repository = _client(parse_repository("cache_repo", spec.effective_cache_repo), config)
+    if not unchanged.exists(cache_client, cache_repository, inputs.tag):
+        progress(f"inputs: {inputs.digest[:16]}… not built before: building")
+        return None
+    progress(f"unchanged: these inputs ({inputs.digest[:16]}…) were built before: publishing that image, building nothing")
+    digest = ""
+    for ref in spec.image_refs:
+        client, repository = _client(ref, config)
+        other = None if client.host == cache_client.host else client
+        digest = unchanged.copy(cache_client, cache_repository, inputs.tag, repository, ref.tag or "latest", other)
+    config_digest = cache_client.manifest(cache_repository, inputs.tag).get("config", {}).get("digest", "")
+    return BuildResult(images=spec.images, digest=digest, image_id=config_digest, steps=[], remote_cache=True, skipped=True)
+
+
+def _keep_inputs(spec: BuildSpec, inputs: unchanged.Inputs, digest: str, config: DockerConfig) -> None:
+    client, repository = _client(spec.image_refs[0], config)
+    cache_client, cache_repository = _client(parse_repository("cache_repo", spec.effective_cache_repo), config)
+    into = None if cache_client.host == client.host else cache_client
+    unchanged.copy(client, repository, digest, cache_repository, inputs.tag, into)
+
+
 def build(
     spec: BuildSpec,
     *,
@@ -489,6 +550,12 @@ def build(
         raise LocalError("buildah is not installed (apt-get install buildah; see scripts/setup.sh)")
     config = DockerConfig.load(docker_config)
     spec, notes = preflight(spec, config, progress)
+    inputs = None
+    if spec.skip_unchanged and spec.cache and spec.git is None:
+        inputs = _inputs(spec, check_context(spec, workspace), config)
+        published = _publish_unchanged(spec, inputs, config, progress)
+        if published is not None:
+            return dataclasses.replace(published, notes=notes, seconds=time.monotonic() - started)
     if spec.cache and not spec.no_cache and spec.git is None:
         for warning in cache_warnings(check_context(spec, workspace) / spec.dockerfile):
             progress(f"warning: {warning}")
@@ -561,6 +628,9 @@ def build(
                 digest = digest_file.read_text().strip()
             if len(spec.platforms) > 1:
                 check_index(spec, digest, config)
+            if inputs is not None:  # the next build with the same inputs publishes this image
+                _keep_inputs(spec, inputs, digest, config)
+                progress(f"inputs: {inputs.digest[:16]}… kept as {spec.effective_cache_repo}:{inputs.tag}")
         except KeyboardInterrupt:
             raise BuildInterrupted("interrupted: buildah was stopped; the build did not complete") from None
     return BuildResult(

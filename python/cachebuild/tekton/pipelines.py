@@ -87,6 +87,7 @@ def param_values(task: TaskDef, spec: BuildSpec) -> list[dict[str, Any]]:
 
 def chain(spec: BuildSpec, engine: str) -> list[TaskDef]:
     """The Tasks that build ``spec``: a kaniko build is warmed first when the spec names ``warm_images`` (as on Argo)."""
+    spec.check_cluster()
     spec.check_engine(engine)
     build = BUILD_TASK[engine]
     if engine == "kaniko" and spec.warm_images:
@@ -289,6 +290,7 @@ def task_run(
     generate_name: str | None = None,
 ) -> dict[str, Any]:
     """A TaskRun of one Task for ``spec`` (kaniko-build alone: its cache workspace starts empty)."""
+    spec.check_cluster()
     spec.check_engine(task.engine)
     ws = _bindings(spec, task.engine, "", {})
     body: dict[str, Any] = {**(origin or TaskOrigin()).reference(task)}
