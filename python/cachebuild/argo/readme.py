@@ -23,7 +23,7 @@ from cachebuild.argo.templates import (
     catalog_annotations,
     template_dict,
 )
-from cachebuild.builders import buildkit
+from cachebuild.builders import buildah, buildkit, kaniko
 from cachebuild.markdown import cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 
@@ -243,6 +243,10 @@ def _template_section(t: BuildTemplate) -> list[str]:
         "",
         *_param_table(template),
         "",
+        "### Remote cache",
+        "",
+        CACHE_NOTES.get(t.engine, "") if t.task != "kaniko-warm" else "None: it fills the kaniko cache volume.",
+        "",
         "### Outputs",
         "",
         *_outputs(template),
@@ -252,6 +256,9 @@ def _template_section(t: BuildTemplate) -> list[str]:
         *_volumes(template),
         "",
     ]
+
+
+CACHE_NOTES = {"buildkit": buildkit.CACHE_NOTES, "kaniko": kaniko.CACHE_NOTES, "buildah": buildah.CACHE_NOTES}
 
 
 def _resource_params() -> str:

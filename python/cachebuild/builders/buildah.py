@@ -83,6 +83,18 @@ CACHE_EXPORT_FAILED = Fallback(
 CACHE_REF = Kind("repository", BUILDAH_CACHE_REF, kinds.REPOSITORY.pattern, name_max=True)
 """buildah's cache refs: repositories (it tags each layer by its content)."""
 
+CACHE_NOTES = (
+    "buildah imports from each repository of `cache-from` in order (default: `cache-repo`) and exports the layers "
+    "it builds to `cache-to` (default `cache-repo`); it tags each layer by its content, so branches share one "
+    "repository safely and `cache-branch` is refused. Layers taken from `cache-from` are not exported again. "
+    "`cache-read-only` imports and never exports. buildah fails a build whose layer it cannot push to `cache-to` "
+    "(`failed pushing cache to`): the launcher then warns and builds again from the local layers without "
+    "exporting, and pushes the image. An `ARG` after `FROM` gives its step a new cache key on every build with "
+    "buildah 1.28 (every later step of the stage misses): declare it before the first `FROM`. The cache grows with "
+    "every build that misses: prune it with `cachebuild cache prune`."
+)
+"""What the remote cache does with this builder (the task READMEs show it)."""
+
 PROGRAM = Program(
     name="buildah-build",
     kinds={"cache_from": CACHE_REF, "cache_to": CACHE_REF},

@@ -99,6 +99,19 @@ CACHE_EXPORT_OPTIONS = Transform(
     uses=("cache_compression_level",),
 )
 
+CACHE_NOTES = (
+    "Imports every ref of `cache-from` in order (default: the export ref), exports to `cache-to` (default "
+    "`cache-repo:cache-tag`), `mode` min or max. `cache-branch NAME` imports `cache-repo:<branch tag>` then "
+    "`cache-repo:cache-tag` and exports to the branch tag (NAME with what a tag cannot hold turned to `-`), so a "
+    "branch's first build takes the main cache and never overwrites it. `cache-read-only` imports and never exports "
+    "(builds of untrusted changes). The export has `ignore-error=true`: a cache that cannot be written never fails "
+    "the build; a cache reference that can never work (an upper-case name) is refused before it starts. The cache is "
+    "exported in OCI media types as an image manifest (`oci-mediatypes`, `image-manifest`: what ECR and Harbor need; "
+    "turn both off for a registry without OCI artifacts), compressed with `cache-compression` gzip or zstd at "
+    "`cache-compression-level`. One cache tag holds the last build's cache only: give each image or branch its own."
+)
+"""What the remote cache does with this builder (the task READMEs show it)."""
+
 PROGRAM = Program(
     name="buildkit",
     derive=(

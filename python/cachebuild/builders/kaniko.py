@@ -62,6 +62,16 @@ _CA = Derive("ca_file", "registry_ca_dir", TRANSFORMS["ca_bundle"])
 # kaniko (Go) trusts the bundle the launcher made: the image's own CAs and the private one.
 _CA_ENV = EnvSet("SSL_CERT_FILE", (Arg("{ca_file}", optional=True),))
 
+CACHE_NOTES = (
+    "kaniko takes one cache repository, `cache-repo`, which it reads and writes: it stores each layer as "
+    "`cache-repo:<cache key>`, so every branch shares it safely and `cache-from`, `cache-to` and `cache-branch` "
+    "are refused. `cache-read-only` reads it and never pushes to it (`--no-push-cache`). A layer kaniko cannot push "
+    "to the cache is a warning in its log (`Error uploading layer to cache`); the image is pushed anyway. `COPY` "
+    "steps are taken from the cache only with `--cache-copy-layers` (an extra arg). The cache grows with every "
+    "build that misses: prune it with `cachebuild cache prune`."
+)
+"""What the remote cache does with this builder (the task READMEs show it)."""
+
 EXECUTOR_PROGRAM = Program(
     name="kaniko-build",
     derive=(*_GIT, Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]), _CA),

@@ -6,12 +6,14 @@ Layout and e2e form of tektoncd/catalog (https://github.com/tektoncd/catalog#cat
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from cachebuild.builders import buildah, buildkit, kaniko
 from cachebuild.markdown import GENERATED_HEADER, cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import CACHE_SUBPATH, DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
-from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, TASKS, VERSION, TaskDef, task_path
+from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, PARAMS, TASKS, VERSION, TaskDef, task_path
 from cachebuild.yamltext import dump_yaml
 
 _REGISTRY = "registry.example.com/team"
@@ -79,6 +81,16 @@ GIT_URL_NOTE = (
 )
 
 
+def _cache_notes(task: TaskDef) -> list[str]:
+    """What the remote cache does with the Task's builder (its notes name the Argo params: given in Tekton's names)."""
+    if task is KANIKO_WARM:
+        return ["None: the warmer fills the `cache` workspace with base images; kaniko-build reads it."]
+    notes = {"buildkit": buildkit.CACHE_NOTES, "kaniko": kaniko.CACHE_NOTES, "buildah": buildah.CACHE_NOTES}[task.engine]
+    names = {p.name.lower().replace("_", "-"): p.name for p in PARAMS.values()}
+    text = re.sub(r"`(cache-[a-z-]+|extra-args)`", lambda m: f"`{names.get(m[1], m[1])}`", notes)
+    return [text, "", "`CACHE_HITS` and `CACHE_REPORT` say what the cache did in each run (Results)."]
+
+
 def readme(task: TaskDef) -> str:
     """The Task's README: interface, Pod Security, a TaskRun and a Pipeline using the git resolver."""
     manifest = task.manifest()
@@ -129,6 +141,10 @@ def readme(task: TaskDef) -> str:
         f"Array params ({arrays}) reach the step as `args`, each item exactly one argument; "
         "string params reach it as `env`. No param is ever part of a script. An array item must not contain a "
         "newline or start with `--cachebuild-array=`.",
+        "",
+        "## Remote cache",
+        "",
+        *_cache_notes(task),
         "",
         "## Workspaces",
         "",
