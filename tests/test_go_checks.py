@@ -5,6 +5,7 @@ argo-check (argo lint --offline, the controller's template substitution). See to
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +406,59 @@ def test_argo_pod_has_the_substituted_main_container():
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["cb-workspace"]["persistentVolumeClaim"] == {"claimName": "source"}
     assert pod["metadata"]["annotations"]["workflows.argoproj.io/node-name"] == "cachebuild-cbchk.build"
+
+
+def _argo_pod(tmp_path, template: str, parameters: dict[str, str]):
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "patch"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "name": "main",
+                    "dag": {
+                        "tasks": [
+                            {
+                                "name": "build",
+                                "templateRef": {"name": template, "template": template},
+                                "arguments": {"parameters": [{"name": k, "value": v} for k, v in parameters.items()]},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    path = write_yaml(tmp_path / "workflow.yaml", workflow)
+    return run("argo-check", ARGO_VERSION, "pod", "--workflow", path, "--templates", ROOT / "workflows", "--task", "build")
+
+
+@pytest.mark.parametrize(
+    ("template", "volume"), [("buildkit-build-v1", "cb-buildkit-state"), ("buildah-build-v1", "cb-buildah-tmp")]
+)
+def test_argo_pod_spec_patch_sets_resources_and_swaps_in_the_cache_mounts_claim(template, volume, tmp_path):
+    base = {"image": IMG, "workspace-pvc": "source"}
+    pod = _argo_pod(tmp_path, template, {**base, "cpu-request": "1", "cache-mounts-pvc": "mounts"}).json()
+    (main,) = pod["spec"]["containers"]
+    assert main["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes[volume] == {"name": volume, "persistentVolumeClaim": {"claimName": "mounts"}}
+    (mount,) = [m for m in main["volumeMounts"] if m["name"] == volume]
+    assert mount["subPath"].startswith(".cachebuild/")
+
+    pod = _argo_pod(tmp_path, template, base).json()
+    assert {v["name"]: v for v in pod["spec"]["volumes"]}[volume] == {"name": volume, "emptyDir": {}}
+
+
+def test_argo_pod_spec_patch_keeps_a_quoted_parameter_a_value(tmp_path):
+    """A plain {{inputs.parameters.cpu-request}} in the patch's JSON would let a value add fields to the pod."""
+    hostile = '1"},"volumes":[{"name":"x","hostPath":{"path":"/"}}],"z":{"a":"'
+    result = _argo_pod(tmp_path, "buildkit-build-v1", {"image": IMG, "workspace-pvc": "source", "cpu-request": hostile})
+    assert result.returncode != 0
+    assert "quantities must match the regular expression" in result.stderr
+    quoted = result.stderr.split("invalid podSpecPatch ", 1)[1].rsplit(": quantities", 1)[0]
+    patch = json.loads(json.loads(quoted))  # Go's %q of the patch Argo made
+    assert patch["containers"][0]["resources"]["requests"]["cpu"] == hostile, "the value stayed one string"
+    assert patch["volumes"] == []

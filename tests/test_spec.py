@@ -72,6 +72,7 @@ INVALID = [
     ({"workspace_pvc": "-pvc"}, "workspace_pvc"),
     ({"workspace_pvc": ""}, "workspace_pvc"),
     ({"kaniko_cache_pvc": "a" * 254}, "kaniko_cache_pvc"),
+    ({"cache_mounts_pvc": "Mounts"}, "cache_mounts_pvc"),
     ({"warm_images": ["Debian:12"]}, "warm_images[0]"),
     ({"builder_image": "moby/buildkit:rootless"}, "builder_image"),
     ({"builder_image": "docker.io/moby/buildkit:$(id)"}, "builder_image"),
@@ -187,6 +188,12 @@ def test_engine_specific_checks():
         ({"cache_ttl": "1h"}, "buildkit", "cache_ttl: only the kaniko and buildah engines read it, not buildkit (got '1h')"),
         ({"kaniko_cache_pvc": "kc"}, "buildah", "kaniko_cache_pvc: only the kaniko engine reads it, not buildah (got 'kc')"),
         ({"warm_images": ["a:1"]}, "buildah", "warm_images: only the kaniko engine has a warmer, not buildah (got ['a:1'])"),
+        (
+            {"cache_mounts_pvc": "mounts"},
+            "kaniko",
+            "cache_mounts_pvc: kaniko keeps RUN --mount=type=cache directories in /kaniko/caches and moves them into "
+            "place with rename(2), which cannot cross onto a mounted volume, so they cannot outlive the pod (got 'mounts')",
+        ),
     ],
 )
 def test_a_field_the_engine_would_ignore_is_refused(kwargs, engine, message):

@@ -246,3 +246,28 @@ def test_tekton_lint_finds_nothing_in_tasks():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("engine", "sub_path"), [("buildkit", ".cachebuild/buildkit"), ("buildah", ".cachebuild/buildah")])
+def test_cache_mounts_are_a_subpath_of_the_one_claim_tekton_binds(engine, sub_path):
+    from cachebuild import BuildSpec
+    from cachebuild.errors import SpecError
+    from cachebuild.tekton import pipelines
+
+    def bindings(spec):
+        run = pipelines.pipeline_run([spec], engine, pipelines.TaskOrigin("name"))
+        (task,) = run["spec"]["pipelineSpec"]["tasks"]
+        return run["spec"]["workspaces"], {w["name"]: w for w in task["workspaces"]}
+
+    claims, task = bindings(BuildSpec("r.example/a:1", workspace_pvc="src", cache_mounts_pvc="src"))
+    assert claims == [{"name": "source", "persistentVolumeClaim": {"claimName": "src"}}]
+    assert task["cache-mounts"] == {"name": "cache-mounts", "workspace": "source", "subPath": sub_path}
+
+    claims, task = bindings(BuildSpec("r.example/a:1", context="https://g.example/r.git#main", cache_mounts_pvc="m"))
+    assert {"name": "cache-mounts", "persistentVolumeClaim": {"claimName": "m"}} in claims
+    assert task["cache-mounts"]["subPath"] == sub_path
+
+    with pytest.raises(SpecError) as caught:
+        bindings(BuildSpec("r.example/a:1", workspace_pvc="src", cache_mounts_pvc="m"))
+    assert caught.value.field == "cache_mounts_pvc"
+    assert "more than one PersistentVolumeClaim is bound" in str(caught.value)

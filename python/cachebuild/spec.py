@@ -26,6 +26,10 @@ CacheCompression = Literal["gzip", "zstd"]
 GZIP_MAX_LEVEL = 9
 """Compression levels: gzip 0-9, zstd 0-22 (BuildKit's ``compression-level``); the launcher checks the same."""
 KANIKO_ONE_PLATFORM = "kaniko builds one platform per run"
+KANIKO_CACHE_MOUNTS = (
+    "kaniko keeps RUN --mount=type=cache directories in /kaniko/caches and moves them into place with rename(2), "
+    "which cannot cross onto a mounted volume, so they cannot outlive the pod"
+)
 BUILDAH_CACHE_REF = "buildah's cache is a repository without a tag (it tags layers by their content)"
 """kaniko's ``--custom-platform`` takes one: the rule BuildSpec and the kaniko launcher both apply."""
 
@@ -168,6 +172,9 @@ class BuildSpec:
             trust for registries, besides the builder image's own.
         workspace_pvc: the PersistentVolumeClaim that holds the build context.
         kaniko_cache_pvc: kaniko: the PVC the warmer fills with base images.
+        cache_mounts_pvc: BuildKit and buildah: a PVC that keeps ``RUN --mount=type=cache`` directories
+            between builds (BuildKit's whole state, in ``.cachebuild/buildkit`` of the claim; buildah's
+            ``/var/tmp``, in ``.cachebuild/buildah``). One build at a time per claim.
         warm_images: kaniko: base images the warmer puts in the cache volume before the build.
         builder_image: replaces the builder's pinned image.
         extra_args: more builder arguments, each one argv element, added last.
@@ -200,6 +207,7 @@ class BuildSpec:
     registry_ca: str | None = None
     workspace_pvc: str | None = None
     kaniko_cache_pvc: str | None = None
+    cache_mounts_pvc: str | None = None
     warm_images: tuple[str, ...] = ()
     builder_image: str | None = None
     extra_args: tuple[str, ...] = ()
@@ -236,6 +244,7 @@ class BuildSpec:
         registry_ca: str | None = None,
         workspace_pvc: str | None = None,
         kaniko_cache_pvc: str | None = None,
+        cache_mounts_pvc: str | None = None,
         warm_images: str | Iterable[str] = (),
         builder_image: str | None = None,
         extra_args: Iterable[str] = (),
@@ -268,6 +277,7 @@ class BuildSpec:
         set_(self, "registry_ca", registry_ca)
         set_(self, "workspace_pvc", workspace_pvc)
         set_(self, "kaniko_cache_pvc", kaniko_cache_pvc)
+        set_(self, "cache_mounts_pvc", cache_mounts_pvc)
         set_(self, "warm_images", _as_tuple("warm_images", warm_images))
         set_(self, "builder_image", builder_image)
         if isinstance(extra_args, str):
@@ -337,7 +347,7 @@ class BuildSpec:
         for i, registry in enumerate(self.insecure_registries):
             _check_kind(f"insecure_registries[{i}]", kinds.REGISTRY, registry)
 
-        for name in ("docker_config_secret", "registry_ca", "workspace_pvc", "kaniko_cache_pvc"):
+        for name in ("docker_config_secret", "registry_ca", "workspace_pvc", "kaniko_cache_pvc", "cache_mounts_pvc"):
             value = getattr(self, name)
             if value is not None:
                 _check_dns_name(name, value)
@@ -451,6 +461,7 @@ ENGINE_ONLY: dict[str, tuple[Engine, ...]] = {
     "cache_image_manifest": ("buildkit",),
     "warm_images": ("kaniko",),
     "kaniko_cache_pvc": ("kaniko",),
+    "cache_mounts_pvc": ("buildkit", "buildah"),
 }
 """The fields only some engines read (the others would ignore them, so a value for one is refused)."""
 
@@ -481,6 +492,7 @@ _WHY_NOT = {
     ("cache_from", "kaniko"): "kaniko takes one cache repository (cache_repo), which it reads and writes",
     ("cache_to", "kaniko"): "kaniko takes one cache repository (cache_repo), which it reads and writes",
     ("cache_branch", "kaniko"): "kaniko keys its cache by layer content, not by tag: one cache_repo serves every branch",
+    ("cache_mounts_pvc", "kaniko"): KANIKO_CACHE_MOUNTS,
     ("cache_branch", "buildah"): "buildah keys its cache by layer content, not by tag: one cache_repo serves every branch",
 }
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import secrets
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -131,6 +133,19 @@ class TestRegistry:
 
     def has_blob(self, repository: str, digest: str) -> bool:
         return self.client().has_blob(repository, digest)
+
+    def image_file(self, repository: str, reference: str, path: str) -> bytes:
+        """The file at ``path`` in the image, as its topmost layer holding it has it (an image manifest, not an index)."""
+        manifest, _ = self.manifest(repository, reference)
+        for layer in reversed(manifest["layers"]):
+            blob = self.client().blob(repository, layer["digest"])
+            with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and member.name.lstrip("./") == path.lstrip("/"):
+                        data = tar.extractfile(member)
+                        assert data is not None
+                        return data.read()
+        raise FileNotFoundError(f"{path} is in no layer of {repository}:{reference}")
 
     def push_base_image(
         self, repository: str = baseimage.REPOSITORY, tag: str = baseimage.TAG, *, multi_platform: bool = True, media: str = "oci"

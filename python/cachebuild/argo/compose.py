@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from hera.workflows import DAG, Parallel, Step, Steps, Task, Workflow, models
 
-from cachebuild.argo.templates import BUILDAH_BUILD, BUILDKIT_BUILD, KANIKO_BUILD, KANIKO_WARM, BuildTemplate, container
+from cachebuild.argo.templates import (
+    BUILDAH_BUILD,
+    BUILDKIT_BUILD,
+    CACHE_MOUNTS_PARAM,
+    KANIKO_BUILD,
+    KANIKO_WARM,
+    BuildTemplate,
+    container,
+)
 from cachebuild.builders import kaniko, spec_values
 from cachebuild.errors import SpecError
 from cachebuild.spec import BuildSpec, Engine, check_batch
@@ -75,6 +83,8 @@ def arguments(
     args["workspace-pvc"] = spec.workspace_pvc or workspace_pvc or claim_pvc_name(WORKSPACE_CLAIM)
     if t.uses_cache_pvc:
         args["cache-pvc"] = spec.kaniko_cache_pvc or cache_pvc or claim_pvc_name(KANIKO_CACHE_CLAIM)
+    if spec.cache_mounts_pvc:
+        args[CACHE_MOUNTS_PARAM] = spec.cache_mounts_pvc
     if spec.docker_config_secret:
         args["docker-config-secret"] = spec.docker_config_secret
     if spec.registry_ca:

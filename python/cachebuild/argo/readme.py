@@ -14,6 +14,7 @@ from cachebuild.argo.compose import arguments
 from cachebuild.argo.templates import (
     BUILDAH_BUILD,
     BUILDKIT_BUILD,
+    CACHE_MOUNTS_PARAM,
     KANIKO_BUILD,
     KANIKO_WARM,
     MAIN_CONTAINER,
@@ -247,6 +248,10 @@ def _template_section(t: BuildTemplate) -> list[str]:
         "",
         CACHE_NOTES.get(t.engine, "") if t.task != "kaniko-warm" else "None: it fills the kaniko cache volume.",
         "",
+        "### Cache mounts",
+        "",
+        _cache_mounts(t),
+        "",
         "### Outputs",
         "",
         *_outputs(template),
@@ -259,6 +264,23 @@ def _template_section(t: BuildTemplate) -> list[str]:
 
 
 CACHE_NOTES = {"buildkit": buildkit.CACHE_NOTES, "kaniko": kaniko.CACHE_NOTES, "buildah": buildah.CACHE_NOTES}
+CACHE_MOUNT_NOTES = {
+    "buildkit": buildkit.CACHE_MOUNT_NOTES,
+    "kaniko": kaniko.CACHE_MOUNT_NOTES,
+    "buildah": buildah.CACHE_MOUNT_NOTES,
+}
+
+
+def _cache_mounts(t: BuildTemplate) -> str:
+    if t.task == "kaniko-warm":
+        return "None: the warmer runs no Dockerfile step."
+    if t.cache_mounts is None:
+        return CACHE_MOUNT_NOTES[t.engine]
+    return (
+        f"`RUN --mount=type=cache` directories last one build (an emptyDir) unless `{CACHE_MOUNTS_PARAM}` names a "
+        "PersistentVolumeClaim that keeps them (`podSpecPatch` puts the claim in the emptyDir's place; it may be "
+        f"the workspace claim). {CACHE_MOUNT_NOTES[t.engine]}"
+    )
 
 
 def _resource_params() -> str:

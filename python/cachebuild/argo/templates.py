@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -62,6 +61,18 @@ BUILDKIT_STATE_VOLUME = "cb-buildkit-state"
 KANIKO_CACHE_VOLUME = "cb-kaniko-cache"
 BUILDAH_STORAGE_VOLUME = "cb-buildah-storage"
 BUILDAH_STORAGE_DIR = "/var/lib/containers"
+BUILDAH_TMP_VOLUME = "cb-buildah-tmp"
+CACHE_MOUNTS_PARAM = "cache-mounts-pvc"
+
+
+@dataclass(frozen=True)
+class CacheMounts:
+    """Where a builder keeps ``RUN --mount=type=cache`` directories: an emptyDir that the
+    ``cache-mounts-pvc`` parameter swaps for that claim (``podSpecPatch``), mounted from ``sub_path``."""
+
+    volume: str
+    mount_path: str
+    sub_path: str
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,7 @@ class BuildTemplate:
     uses_cache_pvc: bool = False
     state_dirs: Mapping[str, str] = field(default_factory=dict)
     """emptyDir volume name → mount path, for builder state."""
+    cache_mounts: CacheMounts | None = None
     rootless: bool = False
     pod_security: str = "baseline"
 
@@ -221,6 +233,16 @@ class BuildTemplate:
         if self.uses_cache_pvc:
             params.append(
                 Param("cache-pvc", f"PersistentVolumeClaim of the kaniko base-image cache, mounted at {kaniko.CACHE_DIR}.")
+            )
+        if self.cache_mounts:
+            m = self.cache_mounts
+            params.append(
+                Param(
+                    CACHE_MOUNTS_PARAM,
+                    "PersistentVolumeClaim that keeps RUN --mount=type=cache directories between builds "
+                    f"({m.sub_path} of it mounted at {m.mount_path}; one build at a time per claim). Empty: an emptyDir.",
+                    "",
+                )
             )
         params.append(
             Param(
@@ -284,7 +306,7 @@ BUILDKIT_BUILD = BuildTemplate(
     tags=("build", "buildkit", "cache", "rootless"),
     layout={**buildkit.LAYOUT, **_OUTPUTS},
     docker_config_dir=buildkit.DOCKER_CONFIG_DIR,
-    state_dirs={BUILDKIT_STATE_VOLUME: buildkit.STATE_DIR},
+    cache_mounts=CacheMounts(BUILDKIT_STATE_VOLUME, buildkit.STATE_DIR, buildkit.CACHE_MOUNTS_SUBPATH),
     rootless=True,
     pod_security="privileged",
 )
@@ -324,6 +346,7 @@ BUILDAH_BUILD = BuildTemplate(
     docker_config_dir=buildah.AUTH_FILE.rsplit("/", 1)[0],
     docker_config_env=False,
     state_dirs={BUILDAH_STORAGE_VOLUME: BUILDAH_STORAGE_DIR},
+    cache_mounts=CacheMounts(BUILDAH_TMP_VOLUME, buildah.CACHE_MOUNTS_DIR, buildah.CACHE_MOUNTS_SUBPATH),
 )
 
 TEMPLATES: tuple[BuildTemplate, ...] = (BUILDKIT_BUILD, KANIKO_WARM, KANIKO_BUILD, BUILDAH_BUILD)
@@ -384,6 +407,9 @@ def _volumes(t: BuildTemplate) -> list[Any]:
     if t.has_outputs:
         volumes.append(EmptyDirVolume(name=OUTPUT_VOLUME, mount_path=OUTPUT_DIR))
     volumes += [EmptyDirVolume(name=name, mount_path=path) for name, path in t.state_dirs.items()]
+    if t.cache_mounts:
+        m = t.cache_mounts
+        volumes.append(EmptyDirVolume(name=m.volume, mount_path=m.mount_path, sub_path=m.sub_path))
     return volumes
 
 
@@ -400,12 +426,33 @@ def _security_context(t: BuildTemplate) -> models.SecurityContext | None:
     )
 
 
-def _pod_spec_patch() -> str:
-    """``podSpecPatch`` setting the main container's resources from parameters (they stay overridable)."""
-    resources: dict[str, dict[str, str]] = {}
+def _pod_spec_patch(t: BuildTemplate) -> str:
+    """``podSpecPatch``: the main container's resources from parameters (they stay overridable), and
+    the cache-mounts emptyDir replaced by the ``cache-mounts-pvc`` claim when one is given.
+
+    One expression (https://argo-workflows.readthedocs.io/en/latest/variables/#expression) whose
+    ``sprig.toJson`` writes every parameter as a JSON string: a value holding quotes stays a value
+    (a plain ``{{inputs.parameters.…}}`` would be pasted into the JSON and could add fields). A
+    strategic merge patch replaces the volume of the same name; ``emptyDir: null`` drops its source.
+    Argo ends a tag at its first ``}}``, so no two closing braces touch inside the expression.
+    """
+
+    def param(name: str) -> str:
+        return f"inputs.parameters['{name}']"
+
+    kinds: dict[str, list[str]] = {}
     for name, kind, resource, _ in RESOURCE_PARAMS:
-        resources.setdefault(kind, {})[resource] = placeholder(name)
-    return json.dumps({"containers": [{"name": MAIN_CONTAINER, "resources": resources}]}, separators=(",", ":"))
+        kinds.setdefault(kind, []).append(f'"{resource}": {param(name)}')
+    resources = ", ".join(f'"{kind}": {{{", ".join(items)}}}' for kind, items in kinds.items())
+    patch = f'"containers": [{{"name": "{MAIN_CONTAINER}", "resources": {{{resources}}}}}]'
+    if t.cache_mounts:
+        claim = param(CACHE_MOUNTS_PARAM)
+        volume = f'{{"name": "{t.cache_mounts.volume}", "emptyDir": nil, "persistentVolumeClaim": {{"claimName": {claim}}}}}'
+        patch += f', "volumes": {claim} == "" ? [] : [{volume}]'
+    expression = f"sprig.toJson({{{patch}}})"
+    while "}}" in expression:  # Argo's template tags end at the first "}}"
+        expression = expression.replace("}}", "} }")
+    return "{{=" + expression + "}}"
 
 
 def template_outputs(t: BuildTemplate) -> list[Parameter]:
@@ -472,7 +519,7 @@ def _container(task: str) -> Container:
             env=[Env(name=k, value=v) for k, v in t.env().items()],
             volumes=_volumes(t),
             security_context=_security_context(t),
-            pod_spec_patch=_pod_spec_patch(),
+            pod_spec_patch=_pod_spec_patch(t),
         )
     )
 

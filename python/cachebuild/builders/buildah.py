@@ -31,6 +31,12 @@ REGISTRIES_DROP_IN = "/etc/containers/registries.conf.d/50-cachebuild-insecure.c
 registry); containers/image reads drop-ins beside registries.conf, so the launcher marks only the
 named registries ``insecure`` there (in the container's own filesystem)."""
 
+CACHE_MOUNTS_DIR = "/var/tmp"
+"""buildah keeps ``RUN --mount=type=cache`` directories under its temporary folder: ``/var/tmp/buildah-cache``
+as root in 1.28, ``/var/tmp/buildah-cache-<uid>`` from 1.30 (internal/volumes.CacheParent); a cache-mounts
+claim is mounted there."""
+CACHE_MOUNTS_SUBPATH = ".cachebuild/buildah"
+
 LAYOUT = {
     "storage_driver": "vfs",
     "storage_root": "",  # buildah's own default storage; the local engine's --fresh gives an empty one
@@ -94,6 +100,13 @@ CACHE_NOTES = (
     "every build that misses: prune it with `cachebuild cache prune`."
 )
 """What the remote cache does with this builder (the task READMEs show it)."""
+CACHE_MOUNT_NOTES = (
+    f"The claim's `{CACHE_MOUNTS_SUBPATH}` is mounted at `{CACHE_MOUNTS_DIR}`, where buildah keeps the "
+    "`RUN --mount=type=cache` directories (`buildah-cache*`) and its temporary files. Builds sharing a claim "
+    "share its cache directories (`sharing=locked` takes a lock file kept on the claim): **one build at a time "
+    "per claim** is the safe rule. Prune it by deleting the folder."
+)
+"""What a cache-mounts claim holds for this builder and the caveats (the task READMEs show it)."""
 
 PROGRAM = Program(
     name="buildah-build",

@@ -35,6 +35,8 @@ ROOTLESS_FLAG = "--oci-worker-no-process-sandbox"
 refuses it: ``can't enable NoProcessSandbox without Rootless``), so it follows the user the image
 runs as."""
 STATE_DIR = "/home/user/.local/share/buildkit"
+CACHE_MOUNTS_SUBPATH = ".cachebuild/buildkit"
+"""Where a cache-mounts claim keeps buildkitd's state (its root: RUN --mount=type=cache directories, layers)."""
 DOCKER_CONFIG_DIR = "/home/user/.docker"
 """``buildctl`` reads ``$DOCKER_CONFIG/config.json``; credentials are mounted here."""
 RUN_AS = 1000
@@ -48,6 +50,7 @@ LAYOUT = {
     "buildkitd_config": "/tmp/cachebuild/buildkitd.toml",
     "ca_bundle": "/tmp/cachebuild/registry-ca/ca.crt",
     "registry_ca_dir": "",
+    "cache_mounts_dir": "",
 }
 
 # buildctl writes the digest into its metadata JSON; the rootless image has no jq.
@@ -111,6 +114,14 @@ CACHE_NOTES = (
     "`cache-compression-level`. One cache tag holds the last build's cache only: give each image or branch its own."
 )
 """What the remote cache does with this builder (the task READMEs show it)."""
+CACHE_MOUNT_NOTES = (
+    f"The claim holds buildkitd's whole state (its `--root`, in `{CACHE_MOUNTS_SUBPATH}` of the claim): the "
+    "`RUN --mount=type=cache` directories and the layers of earlier builds, so a warm claim also spares the "
+    "remote cache's downloads; buildkitd's garbage collection keeps it within its default limits. buildkitd locks "
+    "its state: **one build at a time per claim** (a second buildkitd on it stops at once, `could not lock`); "
+    f"give concurrent pipelines a claim each. The claim must be writable by uid {RUN_AS}."
+)
+"""What a cache-mounts claim holds for this builder and the caveats (the task READMEs show it)."""
 
 PROGRAM = Program(
     name="buildkit",
@@ -180,6 +191,9 @@ PROGRAM = Program(
                     (
                         When("uid", equals="0", then=(), otherwise=(Lit(ROOTLESS_FLAG),)),
                         When("insecure_registries", then=(Arg("--config={buildkitd_config}"),)),
+                        # A volume that outlives the pod (Tekton's cache-mounts workspace): buildkitd's
+                        # state there keeps RUN --mount=type=cache directories (and its layers) between builds.
+                        When("cache_mounts_dir", then=(Arg("--root={cache_mounts_dir}"),)),
                     ),
                 ),
                 # A private CA: buildkitd (Go) trusts the bundle the launcher made (the system's and it).

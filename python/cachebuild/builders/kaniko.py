@@ -71,6 +71,12 @@ CACHE_NOTES = (
     "build that misses: prune it with `cachebuild cache prune`."
 )
 """What the remote cache does with this builder (the task READMEs show it)."""
+CACHE_MOUNT_NOTES = (
+    "Not offered: kaniko keeps `RUN --mount=type=cache` directories in `/kaniko/caches` and moves them into "
+    "place with rename(2), which cannot cross onto a mounted volume, so they last one build (`cache_mounts_pvc` "
+    "is refused with that reason). Cache what a step downloads in an image layer instead."
+)
+"""What a cache-mounts claim holds for this builder and the caveats (the task READMEs show it)."""
 
 EXECUTOR_PROGRAM = Program(
     name="kaniko-build",

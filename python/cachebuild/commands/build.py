@@ -41,8 +41,6 @@ _OTHER_FLAGS = {
     "--load": "cachebuild build pushes to the registry; there is no local image store to load into",
     "--output": "cachebuild build pushes every -t/--image to its registry",
     "--progress": "-v shows buildah's full output",
-    "--cache-from": "--cache-repo REPO is where the cache is read from and written to",
-    "--cache-to": "--cache-repo REPO is where the cache is read from and written to",
     "--pull": "base images are pulled when missing from the layer store (--fresh: always)",
 }
 

@@ -44,6 +44,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "registry_ca": ("--registry-ca", "registry-ca"),
     "workspace_pvc": ("--workspace-pvc", "workspace-pvc"),
     "kaniko_cache_pvc": ("--kaniko-cache-pvc", "kaniko-cache-pvc"),
+    "cache_mounts_pvc": ("--cache-mounts-pvc", "cache-mounts-pvc"),
     "warm_images": ("--warm-image", "warm-images"),
     "builder_image": ("--builder-image", "builder-image"),
     "extra_args": ("--extra-arg", "extra-args"),
@@ -149,6 +150,12 @@ def add_spec_arguments(parser: argparse.ArgumentParser, *, omit: Iterable[str] =
     add("registry_ca", "--registry-ca", metavar="NAME", help="ConfigMap or Secret with CA certificates (*.crt) to trust")
     add("workspace_pvc", "--workspace-pvc", metavar="NAME", help="PersistentVolumeClaim holding the build context")
     add("kaniko_cache_pvc", "--kaniko-cache-pvc", metavar="NAME", help="kaniko: the PVC the warmer fills with base images")
+    add(
+        "cache_mounts_pvc",
+        "--cache-mounts-pvc",
+        metavar="NAME",
+        help="BuildKit, buildah: a PVC keeping RUN --mount=type=cache directories between builds",
+    )
     add("warm_images", "--warm-image", action="append", default=[], metavar="REF", help="kaniko: a base image to warm")
     add("builder_image", "--builder-image", metavar="REF", help="replace the builder's pinned image")
     add("extra_args", "--extra-arg", action="append", default=[], metavar="ARG",

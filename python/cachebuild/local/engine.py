@@ -313,6 +313,8 @@ CLUSTER_FIELDS = {
     "registry_ca": "a cluster setting (a ConfigMap or Secret); the local engine trusts this machine's CA certificates",
     "insecure_registries": "a cluster setting; the local engine speaks plain HTTP to registries on 127.0.0.1 or "
     "localhost only, TLS to any other",
+    "cache_mounts_pvc": "a cluster setting; this machine's buildah keeps RUN --mount=type=cache directories between "
+    "builds already (in /var/tmp)",
 }
 """The spec fields the local engine has no use for (beyond those buildah does not read), and why."""
 

@@ -13,7 +13,7 @@ from cachebuild.builders import buildah, buildkit, kaniko
 from cachebuild.markdown import GENERATED_HEADER, cell, code, default_cell, fenced, table
 from cachebuild.spec import BuildSpec
 from cachebuild.tekton.pipelines import CACHE_SUBPATH, DEFAULT_GIT_REVISION, DEFAULT_GIT_URL, TaskOrigin, pipeline_run, task_run
-from cachebuild.tekton.tasks import BUILDKIT, KANIKO_WARM, PARAMS, TASKS, VERSION, TaskDef, task_path
+from cachebuild.tekton.tasks import BUILDKIT, CACHE_MOUNTS, KANIKO_WARM, PARAMS, TASKS, VERSION, TaskDef, task_path
 from cachebuild.yamltext import dump_yaml
 
 _REGISTRY = "registry.example.com/team"
@@ -91,6 +91,26 @@ def _cache_notes(task: TaskDef) -> list[str]:
     return [text, "", "`CACHE_HITS` and `CACHE_REPORT` say what the cache did in each run (Results)."]
 
 
+def _workspace_traits(workspace: dict[str, Any]) -> str:
+    traits = [t for t, on in (("optional", workspace.get("optional")), ("read-only", workspace.get("readOnly"))) if on]
+    return f" ({', '.join(traits)})" if traits else ""
+
+
+def cache_mount_notes(task: TaskDef) -> str:
+    """What the optional ``cache-mounts`` workspace keeps, and the caveats."""
+    if task is KANIKO_WARM:
+        return "None: the warmer runs no Dockerfile step."
+    notes = {"buildkit": buildkit.CACHE_MOUNT_NOTES, "kaniko": kaniko.CACHE_MOUNT_NOTES, "buildah": buildah.CACHE_MOUNT_NOTES}
+    if not task.cache_mounts:
+        return notes[task.engine]
+    return (
+        f"`RUN --mount=type=cache` directories last one build unless the optional `{CACHE_MOUNTS}` workspace is bound "
+        "to a PersistentVolumeClaim. Tekton's default `coschedule: workspaces` binds one claim per TaskRun: bind a "
+        "`subPath` of the `source` claim (`cachebuild workflow --cache-mounts-pvc` does, or binds a claim of its own "
+        f"when the context is git). {notes[task.engine]}"
+    )
+
+
 def readme(task: TaskDef) -> str:
     """The Task's README: interface, Pod Security, a TaskRun and a Pipeline using the git resolver."""
     manifest = task.manifest()
@@ -114,7 +134,7 @@ def readme(task: TaskDef) -> str:
     )
     chain = dump_yaml(_samples(task)[next(iter(_samples(task)))], header=False)
     workspaces = [
-        f"- `{w['name']}`{' (optional, read-only)' if w.get('optional') else ''}: {w['description']}"
+        f"- `{w['name']}`{_workspace_traits(w)}: {w['description']}"
         for w in manifest["spec"]["workspaces"]
     ]
     arrays = ", ".join(code(name) for name, _ in task.arrays)
@@ -145,6 +165,10 @@ def readme(task: TaskDef) -> str:
         "## Remote cache",
         "",
         *_cache_notes(task),
+        "",
+        "## Cache mounts",
+        "",
+        cache_mount_notes(task),
         "",
         "## Workspaces",
         "",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cachebuild import __version__
-from cachebuild.builders import spec_values
+from cachebuild.builders import buildah, buildkit, spec_values
 from cachebuild.errors import SpecError
 from cachebuild.spec import BuildSpec, check_batch
 from cachebuild.tekton.tasks import (
@@ -24,6 +24,7 @@ from cachebuild.tekton.tasks import (
     BUILDER_IMAGE,
     CACHE,
     CACHE_HITS,
+    CACHE_MOUNTS,
     CACHE_REPORT,
     DOCKERCONFIG,
     IMAGE_DIGEST,
@@ -145,6 +146,8 @@ def _bindings(spec: BuildSpec, engine: str, suffix: str, shared: dict[str, str])
     if spec.registry_ca:
         # A ConfigMap or a Secret: Tekton binds either; a ConfigMap is the usual home of a CA bundle.
         bind(REGISTRY_CA, {"configMap": {"name": spec.registry_ca}})
+    if spec.cache_mounts_pvc:
+        _bind_cache_mounts(spec, engine, names, bind)
     if engine == "kaniko" and spec.warm_images:
         if spec.kaniko_cache_pvc and spec.workspace_pvc:
             raise SpecError(
@@ -163,6 +166,29 @@ def _bindings(spec: BuildSpec, engine: str, suffix: str, shared: dict[str, str])
             claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": CACHE_CLAIM_SIZE}}}}
             bind(CACHE, {"volumeClaimTemplate": claim})  # the run's one claim (the source is an emptyDir)
     return _Bindings(names, bindings)
+
+
+CACHE_MOUNTS_SUBPATH = {"buildkit": buildkit.CACHE_MOUNTS_SUBPATH, "buildah": buildah.CACHE_MOUNTS_SUBPATH}
+
+
+def _bind_cache_mounts(spec: BuildSpec, engine: str, names: dict[str, tuple[str, str]], bind: Any) -> None:
+    """The ``cache-mounts`` workspace: a subPath of ``cache_mounts_pvc``, which is the source PVC or the run's only claim."""
+    claim = spec.cache_mounts_pvc
+    spec.check_engine(engine)  # kaniko refuses it, with the reason
+    sub_path = CACHE_MOUNTS_SUBPATH[engine]
+    if spec.workspace_pvc and claim != spec.workspace_pvc:
+        raise SpecError(
+            "cache_mounts_pvc",
+            claim,
+            f"a build would bind two PersistentVolumeClaims ({spec.workspace_pvc!r} and this one), which Tekton "
+            "refuses under its default coschedule: workspaces ('more than one PersistentVolumeClaim is bound'): "
+            f"give the workspace PVC (the cache mounts then live in {sub_path} of it) or use a git context",
+        )
+    if claim == spec.workspace_pvc:
+        names[CACHE_MOUNTS] = (names[SOURCE][0], sub_path)
+        return
+    bind(CACHE_MOUNTS, {"persistentVolumeClaim": {"claimName": claim}})
+    names[CACHE_MOUNTS] = (names[CACHE_MOUNTS][0], sub_path)
 
 
 def _task_workspaces(task: TaskDef, names: dict[str, tuple[str, str]]) -> list[dict[str, str]]:

@@ -28,6 +28,7 @@ SOURCE = "source"
 DOCKERCONFIG = "dockerconfig"
 REGISTRY_CA = "registry-ca"
 CACHE = "cache"
+CACHE_MOUNTS = "cache-mounts"
 IMAGE_URL = "IMAGE_URL"
 IMAGE_DIGEST = "IMAGE_DIGEST"
 CACHE_HITS = "CACHE_HITS"
@@ -151,6 +152,10 @@ class TaskDef:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     state_volumes: Mapping[str, str] = field(default_factory=dict)
     """emptyDir volumes: name → mount path."""
+    cache_mounts: str | None = None
+    """An optional ``cache-mounts`` workspace keeping ``RUN --mount=type=cache`` directories: what it holds."""
+    cache_mounts_path: str | None = None
+    """Its mountPath (None: Tekton's /workspace/cache-mounts, given to the launcher)."""
 
     @property
     def params(self) -> list[Param]:
@@ -180,6 +185,8 @@ class TaskDef:
             "cache_report_file": f"$(results.{CACHE_REPORT}.path)" if self.program.report else None,
             "cache_dir": f"$(workspaces.{CACHE}.path)" if self.cache_workspace else None,
             "registry_ca_dir": f"$(workspaces.{REGISTRY_CA}.path)",
+            # Empty when the optional workspace is not bound.
+            "cache_mounts_dir": f"$(workspaces.{CACHE_MOUNTS}.path)" if self.cache_mounts else None,
         }
         if key in special:
             return special[key]
@@ -250,6 +257,17 @@ class TaskDef:
                 cache["description"] += " Optional: without it kaniko uses /cache inside the container."
                 cache["optional"] = True
             out.append(cache)
+        if self.cache_mounts:
+            mounts: dict[str, Any] = {
+                "name": CACHE_MOUNTS,
+                "description": f"Keeps RUN --mount=type=cache directories between builds: {self.cache_mounts}. "
+                "Optional: without it they last one build. Bind a PVC (a subPath of the source PVC under Tekton's "
+                "default coschedule: workspaces); one build at a time per claim.",
+                "optional": True,
+            }
+            if self.cache_mounts_path:
+                mounts["mountPath"] = self.cache_mounts_path
+            out.append(mounts)
         return out
 
     def manifest(self) -> dict[str, Any]:
@@ -318,6 +336,7 @@ BUILDKIT = TaskDef(
     ),
     security_context=_BUILDKIT_SECURITY,
     state_volumes={"buildkit-state": buildkit.STATE_DIR},
+    cache_mounts="buildkitd's state (--root): its cache mounts and its layers",
 )
 
 KANIKO_BUILD = TaskDef(
@@ -375,6 +394,8 @@ BUILDAH = TaskDef(
     "it, with a registry layer cache (--cache-from/--cache-to CACHE_REPO). Writes IMAGE_URL and IMAGE_DIGEST for "
     "Tekton Chains.",
     tags=("image-build", "buildah", "cache"),
+    cache_mounts=f"mounted at {buildah.CACHE_MOUNTS_DIR}, where buildah keeps them (buildah-cache*)",
+    cache_mounts_path=buildah.CACHE_MOUNTS_DIR,
     pod_security=(
         "**baseline** at least. buildah runs as root in the container with `--isolation chroot` and the `vfs` "
         "storage driver, so it needs no privileged container and no user namespaces. `RUN` instructions mount "
