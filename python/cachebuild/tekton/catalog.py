@@ -133,10 +133,7 @@ def readme(task: TaskDef) -> str:
         else "A PipelineRun with an embedded Pipeline that runs the Task (the same git resolver `url` placeholder):"
     )
     chain = dump_yaml(_samples(task)[next(iter(_samples(task)))], header=False)
-    workspaces = [
-        f"- `{w['name']}`{_workspace_traits(w)}: {w['description']}"
-        for w in manifest["spec"]["workspaces"]
-    ]
+    workspaces = [f"- `{w['name']}`{_workspace_traits(w)}: {w['description']}" for w in manifest["spec"]["workspaces"]]
     arrays = ", ".join(code(name) for name, _ in task.arrays)
     results = [f"- `{r['name']}`: {r['description']}" for r in manifest["spec"].get("results", [])] or ["None."]
     lines = [
