@@ -87,3 +87,55 @@ def test_args_in_stages_names_each_arg_after_a_from_by_its_line():
     )
     assert args_in_stages(text) == [(4, "ARG GO_VERSION      CGO=0"), (8, "arg TARGETARCH")]
     assert args_in_stages("ARG BASE\nFROM ${BASE}\nRUN true\n") == []
+
+
+def _copy_first(copy, install):
+    return f"line {copy}: COPY . before the dependency install on line {install}"
+
+
+BUSTER_CASES = [
+    # (Dockerfile, the messages' "line N: WHAT" heads, in order)
+    ("FROM python:3.12\nCOPY . .\nRUN pip install -r requirements.txt\n", [_copy_first(2, 3)]),
+    ("FROM python:3.12\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\n", []),
+    ("FROM node:22\nWORKDIR /app\nADD ./ /app/\nRUN npm ci\n", ["line 3: ADD . before the dependency install on line 4"]),
+    ("FROM node:22\nCOPY --chown=1000 . /app\nRUN cd /app && \\\n    npm install\n", [_copy_first(2, 3)]),
+    ("FROM golang:1.23\nCOPY . .\nRUN go build ./...\n", []),  # no install step: nothing to reorder
+    ("FROM golang:1.23\nCOPY . .\nFROM golang:1.23\nRUN go mod download\n", []),  # another stage
+    ("FROM b AS build\nCOPY --from=build . .\nRUN npm ci\n", []),  # from a stage, not the context
+    ("FROM alpine\nADD https://example.com/tool.tgz /opt/\n", ["line 2: ADD https://example.com/tool.tgz"]),
+    ("FROM alpine\nADD --checksum=sha256:abc HTTPS://example.com/t /t\n", []),
+    ("FROM alpine\nadd --chmod=755 http://x.test/a http://x.test/b /bin/\n", ["line 2: ADD http://x.test/a"]),
+    ("FROM alpine\nCOPY https://example.com/t /t\n", []),  # COPY of a URL is refused by the builder itself
+    (
+        "# syntax=docker/dockerfile:1\nFROM python\r\nADD https://e.test/x /x\r\nCOPY . .\r\nRUN  poetry install\r\n",
+        ["line 3: ADD https://e.test/x", _copy_first(4, 5)],
+    ),
+    ("FROM python\nCOPY . .\nRUN pip3 install .\nRUN pip install x\n", [_copy_first(2, 3)]),
+    ("FROM python\nCOPY . .\nRUN mypip install x\n", []),  # not the word pip
+    ("", []),
+]
+
+
+@pytest.mark.parametrize("awk", AWKS, ids=lambda a: a[-1] if a[0] != "busybox" else "busybox")
+@pytest.mark.parametrize(("text", "heads"), BUSTER_CASES)
+def test_python_and_awk_find_the_same_cache_busters(tmp_path, awk, text, heads):
+    from cachebuild.dockerfile import ADD_URL, CACHE_BUSTERS_AWK, COPY_BEFORE_INSTALL, cache_busters, cache_busters_awk_args
+
+    found = cache_busters(text)
+    assert [m.split(": ", 2)[0] + ": " + m.split(": ", 2)[1] for m in found] == heads
+    for message in found:
+        assert message.endswith(ADD_URL if ": add http" in message.lower() else COPY_BEFORE_INSTALL)
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(text.encode())
+    run = subprocess.run(
+        [*awk, "-v", "prefix=P: ", *cache_busters_awk_args(), CACHE_BUSTERS_AWK, str(path)], capture_output=True, text=True
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines() == [f"P: {m}" for m in found]
+
+
+def test_the_cache_buster_awk_and_its_messages_can_be_shipped_in_single_quotes():
+    from cachebuild.dockerfile import CACHE_BUSTERS_AWK, cache_busters_awk_args
+
+    assert "'" not in CACHE_BUSTERS_AWK + "".join(cache_busters_awk_args())
+    assert "\\" not in "".join(cache_busters_awk_args())  # awk -v would read escapes in them

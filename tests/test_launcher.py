@@ -146,7 +146,7 @@ TEXT_TRANSFORMS = ["git_url", "git_ref", "context_path", "strip_scheme", "kaniko
 
 
 def test_every_transform_is_tested():
-    tested = {"default_cache_repo", "several", "current_uid", "ca_bundle", "branch_tag", "or_cache_repository"}
+    tested = {"default_cache_repo", "several", "current_uid", "ca_bundle", "branch_tag", "or_cache_repository", "cache_busters"}
     assert set(TRANSFORMS) == {*TEXT_TRANSFORMS, *tested}
 
 
@@ -286,3 +286,32 @@ def test_a_failed_buildah_build_still_fails(tmp_path, shell):
     run = run_launcher(buildah.PROGRAM, env, tmp_path, shell)
     assert run.returncode == 125
     assert len(run.argvs) == 1 and "warning" not in run.stderr
+
+
+BUSTING = "FROM python:3.12\nADD https://example.com/get.sh /get.sh\nCOPY . .\nRUN pip install -r requirements.txt\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("name", "program", "layout"), [p for p in PROGRAMS if p[0] != "kaniko-warm"])
+def test_launchers_warn_of_the_dockerfiles_cache_busters_and_build_the_same(tmp_path, shell, name, program, layout):
+    """The warnings the local engine prints (the same rules, cachebuild.dockerfile), on stderr before the build."""
+    from cachebuild.dockerfile import cache_busters
+
+    spec = BuildSpec(IMG, context="app", dockerfile="docker/Dockerfile")
+    values = spec_values(spec, **_layout(layout, tmp_path, spec))
+    (tmp_path / "ws" / "app" / "docker" / "Dockerfile").write_text(BUSTING)
+    run = run_launcher(program, env_for(values), tmp_path, shell)
+    assert run.returncode == 0, run.stderr
+    assert normalise(run.argvs, tmp_path) == evaluate(program, values)
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("cachebuild: warning: ")]
+    assert warnings == [f"cachebuild: warning: Dockerfile {m}" for m in cache_busters(BUSTING)]
+    assert [w.split(": ")[2] for w in warnings] == ["Dockerfile line 2", "Dockerfile line 3"]
+
+
+@pytest.mark.parametrize(("name", "program", "layout"), [p for p in PROGRAMS if p[0] != "kaniko-warm"])
+def test_launchers_warn_of_nothing_for_a_git_context_or_a_missing_dockerfile(tmp_path, name, program, layout):
+    for spec in (BuildSpec(IMG, context="https://h.example/r.git#main"), BuildSpec(IMG, dockerfile="nowhere/Dockerfile")):
+        values = spec_values(spec, **_layout(layout, tmp_path))
+        run = run_launcher(program, env_for(values), tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert "warning" not in run.stderr

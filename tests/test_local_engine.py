@@ -701,3 +701,17 @@ def test_an_unchanged_build_is_published_without_starting_buildah(reg, base, tmp
     (ws / "keep.tmp").write_text("an exception of .dockerignore: the build sees it\n")
     third = build_unchanged("3")
     assert third.returncode == 0 and "not built before: building" in third.stdout
+
+
+def test_cache_warnings_name_every_cache_buster_by_its_line_in_order(tmp_path):
+    from cachebuild.dockerfile import ADD_URL, COPY_BEFORE_INSTALL
+    from cachebuild.local.engine import cache_warnings
+
+    dockerfile = tmp_path / "Containerfile"
+    dockerfile.write_text("FROM node:22\nCOPY . .\nARG MODE\nADD http://x.test/a /a\nRUN npm ci\n")
+    assert cache_warnings(dockerfile) == [
+        f"Containerfile line 2: COPY . before the dependency install on line 5: {COPY_BEFORE_INSTALL}",
+        "Containerfile line 3: ARG MODE: an ARG after FROM gets a new cache key on every build with buildah 1.28, so "
+        "every later step of its stage misses the remote cache; declare it before the first FROM if only FROM lines use it",
+        f"Containerfile line 4: ADD http://x.test/a: {ADD_URL}",
+    ]

@@ -200,3 +200,108 @@ END {
   for (i = 1; i <= count; i++) print images[i]
 }
 """
+
+
+# -- cache-busters ------------------------------------------------------------------------------
+# What in a Dockerfile makes the steps after it miss the cache on builds that should hit it. The
+# same rules in Python (the local engine) and awk (every build template's launcher warns with them).
+INSTALL_COMMANDS = (
+    "(pip3? install|pipenv install|poetry install|uv sync|uv pip install|npm ci|npm install|yarn install|"
+    "pnpm install|go mod download|bundle install|composer install|cargo fetch|mvn dependency:|gradle dependencies)"
+)
+"""Commands that install a project's dependencies (an ERE both Python and awk read the same way)."""
+_INSTALL = re.compile(f"(^|[^a-z0-9_-]){INSTALL_COMMANDS}")
+ADD_URL = (
+    "downloaded on every build; when the file changes, this step and every later one miss the cache: "
+    "give ADD --checksum=sha256:..., or download a fixed version in a RUN step"
+)
+COPY_BEFORE_INSTALL = (
+    "a change to any file of the context re-runs it and every later step; copy the dependency files "
+    "(requirements.txt, package*.json, go.mod, Gemfile ...) first, install, then copy the rest"
+)
+
+
+def cache_busters(text: str) -> list[str]:
+    """``line N: ...`` for each ``ADD`` of a URL (without ``--checksum``) and, at the install, each
+    ``COPY .`` that comes before a dependency install in its stage; in the order they are found."""
+    found: list[str] = []
+    whole: list[tuple[int, str]] = []  # COPY/ADD of the whole context in this stage, before any install
+    for number, line in _logical_lines(text):
+        words = line.split()
+        keyword = words[0].upper()
+        if keyword == "FROM":
+            whole = []
+        elif keyword in ("ADD", "COPY"):
+            flags = [w for w in words[1:] if w.startswith("--")]
+            sources = [w for w in words[1:] if not w.startswith("--")][:-1]
+            if any(f.startswith("--from=") for f in flags):
+                continue
+            if keyword == "ADD" and not any(f.startswith("--checksum=") for f in flags):
+                urls = [s for s in sources if s.lower().startswith(("http://", "https://"))]
+                if urls:
+                    found.append(f"line {number}: ADD {urls[0]}: {ADD_URL}")
+            if any(s in (".", "./") for s in sources):
+                whole.append((number, keyword))
+        elif keyword == "RUN" and whole and _INSTALL.search(line.lower()):
+            found += [f"line {n}: {k} . before the dependency install on line {number}: {COPY_BEFORE_INSTALL}" for n, k in whole]
+            whole = []
+    return found
+
+
+# The same in POSIX awk, for the launchers: prints "prefix" (an awk variable) and each message a line.
+CACHE_BUSTERS_AWK = r"""
+function instruction(num, line,   n, w, i, k, cnt, src, from, checksum, url, j) {
+  n = split(line, w, /[ \t]+/)
+  k = toupper(w[1])
+  if (k == "FROM") { nwhole = 0; return }
+  if (k == "ADD" || k == "COPY") {
+    cnt = 0; from = 0; checksum = 0
+    for (i = 2; i <= n; i++) {
+      if (substr(w[i], 1, 2) == "--") {
+        if (substr(w[i], 1, 7) == "--from=") from = 1
+        if (substr(w[i], 1, 11) == "--checksum=") checksum = 1
+      } else src[++cnt] = w[i]
+    }
+    if (from) return
+    cnt--  # the last word is the destination
+    if (k == "ADD" && !checksum) {
+      url = ""
+      for (i = 1; i <= cnt; i++) if (url == "" && tolower(src[i]) ~ /^https?:\/\//) url = src[i]
+      if (url != "") print prefix "line " num ": ADD " url ": " add_url
+    }
+    for (i = 1; i <= cnt; i++) if (src[i] == "." || src[i] == "./") { wnum[++nwhole] = num; wkey[nwhole] = k; break }
+    return
+  }
+  if (k == "RUN" && nwhole > 0 && tolower(line) ~ install) {
+    for (j = 1; j <= nwhole; j++)
+      print prefix "line " wnum[j] ": " wkey[j] " . before the dependency install on line " num ": " copy_first
+    nwhole = 0
+  }
+}
+BEGIN { pending = ""; nwhole = 0 }
+{
+  line = $0; sub(/\r$/, "", line)
+  if (pending == "" && line ~ /^[ \t]*#/) next
+  if (pending == "") start = NR
+  if (line ~ /\\$/) { pending = pending substr(line, 1, length(line) - 1) " "; next }
+  line = pending line; pending = ""
+  gsub(/^[ \t]+|[ \t]+$/, "", line)
+  if (line != "") instruction(start, line)
+}
+END {
+  gsub(/^[ \t]+|[ \t]+$/, "", pending)
+  if (pending != "") instruction(start, pending)
+}
+"""
+
+
+def cache_busters_awk_args() -> list[str]:
+    """The ``-v`` assignments :data:`CACHE_BUSTERS_AWK` reads (the messages and the install pattern)."""
+    return [
+        "-v",
+        f"install=(^|[^a-z0-9_-]){INSTALL_COMMANDS}",
+        "-v",
+        f"add_url={ADD_URL}",
+        "-v",
+        f"copy_first={COPY_BEFORE_INSTALL}",
+    ]

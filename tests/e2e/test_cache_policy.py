@@ -89,3 +89,21 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_build(builder, engine,
     assert run.digest == registry.manifest(repository, "1")[1], "the image is pushed"
     if builder == "buildah":
         assert f"cachebuild: warning: the cache was not written to {UNREACHABLE}/cache" in run.build.log
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "kaniko", "buildah"])
+def test_the_launcher_in_the_builder_image_warns_of_cache_busters(builder, images, both_registries, tmp_path):
+    """The warnings come from the awk of the real builder image (busybox's, Debian's), before the build."""
+    from cachebuild.dockerfile import ADD_URL, COPY_BEFORE_INSTALL
+
+    registry, source, context = _setup(both_registries, builder, tmp_path)
+    base = (context / "Dockerfile").read_text().splitlines()[0]
+    (context / "Dockerfile").write_text(
+        f"{base}\nADD http://{registry.address}/v2/ /v2.json\nCOPY . /app\nRUN echo npm ci > /installed\n"
+    )
+    run = _build("tekton", builder, registry, images, source, tmp_path / "run", f"policy/busters-{builder}")
+    assert run.digest == registry.manifest(f"policy/busters-{builder}", "1")[1], "a warning never stops the build"
+    assert f"cachebuild: warning: Dockerfile line 2: ADD http://{registry.address}/v2/: {ADD_URL}\n" in run.build.log
+    assert f"cachebuild: warning: Dockerfile line 3: COPY . before the dependency install on line 4: {COPY_BEFORE_INSTALL}\n" in (
+        run.build.log
+    )

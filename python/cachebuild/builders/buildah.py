@@ -114,6 +114,7 @@ PROGRAM = Program(
     derive=(
         Derive("git_url", "context", TRANSFORMS["git_url"]),
         Derive("context_path", "context", TRANSFORMS["context_path"]),
+        Derive("cache_busters", "dockerfile", TRANSFORMS["cache_busters"]),
         Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
         Derive("cache_imports", "cache_from", TRANSFORMS["or_cache_repository"]),
         Derive("cache_export_repo", "cache_to", TRANSFORMS["or_cache_repository"]),

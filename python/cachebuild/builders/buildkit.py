@@ -128,6 +128,7 @@ PROGRAM = Program(
     derive=(
         Derive("git_url", "context", TRANSFORMS["git_url"]),
         Derive("context_path", "context", TRANSFORMS["context_path"]),
+        Derive("cache_busters", "dockerfile", TRANSFORMS["cache_busters"]),
         Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
         Derive("cache_branch_tag", "cache_branch", TRANSFORMS["branch_tag"]),
         Derive("cache_imports", "cache_from", CACHE_IMPORTS),

@@ -80,7 +80,12 @@ CACHE_MOUNT_NOTES = (
 
 EXECUTOR_PROGRAM = Program(
     name="kaniko-build",
-    derive=(*_GIT, Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]), _CA),
+    derive=(
+        *_GIT,
+        Derive("cache_busters", "dockerfile", TRANSFORMS["cache_busters"]),
+        Derive("cache_repository", "cache_repo", TRANSFORMS["default_cache_repo"]),
+        _CA,
+    ),
     required=("images", "workspace", "digest_file"),
     one_item={"platforms": KANIKO_ONE_PLATFORM},
     outputs=("digest_file", "image_ref_file", "build_log", "cache_hits_file", "cache_report_file"),

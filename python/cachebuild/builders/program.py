@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cachebuild import kinds
+from cachebuild import dockerfile, kinds
 from cachebuild import report as cache_report
 
 Value = str | tuple[str, ...]
@@ -350,6 +350,16 @@ _SH_CA_BUNDLE = (
     "  done\n"
     "fi"
 )
+# Warnings, not values: the cache-busters of the workspace's Dockerfile on stderr (the local engine
+# warns from Python itself). A git context has no Dockerfile here yet; an image without awk warns of none.
+_SH_CACHE_BUSTERS = (
+    'cb_v=""; cb_df="$CB_WORKSPACE/$CB_CONTEXT_PATH/$cb_src"\n'
+    'if [ -z "$CB_GIT_URL" ] && [ -f "$cb_df" ] && command -v awk >/dev/null 2>&1; then\n'
+    "  awk -v prefix='cachebuild: warning: Dockerfile ' "
+    + " ".join(f"'{a}'" for a in dockerfile.cache_busters_awk_args())  # no single quote in them (tested)
+    + f" '{dockerfile.CACHE_BUSTERS_AWK}' \"$cb_df\" >&2 || :\n"
+    "fi"
+)
 TRANSFORMS: dict[str, Transform] = {
     "git_url": Transform(_git_url, 'case "$cb_src" in *://*) cb_v="${cb_src%%\\#*}" ;; *) cb_v="" ;; esac'),
     "git_ref": Transform(
@@ -396,6 +406,7 @@ TRANSFORMS: dict[str, Transform] = {
     ),
     "nonempty": Transform(lambda v, _: "true" if v else "false", '[ -n "$cb_src" ] && cb_v=true || cb_v=false'),
     "ca_bundle": Transform(_ca_bundle, _SH_CA_BUNDLE, uses=("ca_bundle",)),
+    "cache_busters": Transform(lambda _dockerfile, _: "", _SH_CACHE_BUSTERS, uses=("workspace", "context_path", "git_url")),
 }
 """The transforms every builder may use; a builder module may define its own."""
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from cachebuild import report
 from cachebuild.builders import buildah
-from cachebuild.dockerfile import args_in_stages
+from cachebuild.dockerfile import args_in_stages, cache_busters
 from cachebuild.errors import SpecError
 from cachebuild.local import LocalError, cache_dir, unchanged
 from cachebuild.local.distribution import DockerConfig, Registry, RegistryUnreachable, is_loopback
@@ -436,13 +436,20 @@ def preflight(spec: BuildSpec, config: DockerConfig, progress: Progress) -> tupl
 
 
 def cache_warnings(dockerfile: Path) -> list[str]:
-    """What in the Dockerfile makes buildah 1.28 miss the remote cache: an ``ARG`` inside a stage."""
-    return [
-        f"{dockerfile.name} line {number}: {_short(instruction, 60)}: an ARG after FROM gets a new cache key on every "
-        "build with buildah 1.28, so every later step of its stage misses the remote cache; declare it before the "
-        "first FROM if only FROM lines use it"
-        for number, instruction in args_in_stages(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    """What in the Dockerfile makes builds miss the remote cache: the cache-busters every template warns
+    of (:func:`cachebuild.dockerfile.cache_busters`) and, with buildah 1.28, an ``ARG`` inside a stage."""
+    text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    in_stages = [
+        (
+            number,
+            f"line {number}: {_short(instruction, 60)}: an ARG after FROM gets a new cache key on every "
+            "build with buildah 1.28, so every later step of its stage misses the remote cache; declare it before the "
+            "first FROM if only FROM lines use it",
+        )
+        for number, instruction in args_in_stages(text)
     ]
+    busters = [(int(m.split()[1].rstrip(":")), m) for m in cache_busters(text)]
+    return [f"{dockerfile.name} {message}" for _, message in sorted(in_stages + busters, key=lambda found: found[0])]
 
 
 def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
