@@ -21,6 +21,7 @@ from cachebuild.local import baseimage, registry
 from cachebuild.local.distribution import Registry
 from support.registry_proxy import FailingProxy, registry_error
 from support.requirements import require
+from support.signals import default_sigint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 STEP_LINE = re.compile(r"^  \[(\d)/6\] (base image|built|cached \(remote\)|cached \(local\))\s+[0-9.]+s$", re.M)
@@ -242,6 +243,7 @@ def test_ctrl_c_stops_buildah_cleans_up_and_reports_no_success(reg, base, tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     seen = []
     for line in process.stdout:
@@ -250,7 +252,7 @@ def test_ctrl_c_stops_buildah_cleans_up_and_reports_no_success(reg, base, tmp_pa
             break
     time.sleep(1)  # buildah is inside the RUN step now
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=180)  # buildah stops within 15 s; the rest is cleanup on a busy disk
+    out, err = process.communicate(timeout=120)  # buildah stops within 15 s; the rest is cleanup on a busy disk
     stdout = "".join(seen) + out
     assert process.returncode == 130
     assert err == "cachebuild: interrupted: buildah was stopped; the build did not complete\n"

@@ -18,6 +18,7 @@ import pytest
 from cachebuild.builders import buildah, buildkit, kaniko
 from e2e.expansion import expand, mapping_func_for
 from e2e.pods import Node, PodRefused, PodResult, Secret, run_pod
+from support.signals import default_sigint
 
 
 def pod(*containers: dict[str, Any], init: tuple[dict[str, Any], ...] = (), **spec: Any) -> dict[str, Any]:
@@ -384,6 +385,7 @@ def test_ctrl_c_stops_the_container_and_cleans_up(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": f"{root / 'python'}:{root / 'tests'}"},
+        preexec_fn=default_sigint,
     )
     assert child.stdout is not None
     first = child.stdout.readline()
