@@ -25,17 +25,16 @@ scenario over cold.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests")]
+
+from timed import cachebuild_build  # noqa: E402
 
 from cachebuild import BuildSpec  # noqa: E402
 from cachebuild.local import baseimage, cache_dir, registry  # noqa: E402
@@ -78,7 +77,7 @@ def _template_build(
 
 def _local_build(scenario: str, address: str, repository: str, base: str, context: Path) -> tuple[float, str]:
     image = f"{address}/{repository}:{'cold' if scenario == 'skip' else scenario}"  # skip: the cold build's inputs again
-    argv = [sys.executable, "-m", "cachebuild", "build", str(context), "-t", image, "--build-arg", f"BASE={base}", "--fresh"]
+    argv = [str(context), "-t", image, "--build-arg", f"BASE={base}", "--fresh"]
     main_cache = f"{address}/{repository}/cache"
     argv += ["--cache-repo", main_cache]
     if scenario == "fallback":  # buildah's: a chain of cache repositories (cache_branch is BuildKit's)
@@ -86,14 +85,9 @@ def _local_build(scenario: str, address: str, repository: str, base: str, contex
         argv += ["--cache-from", pr_cache, "--cache-from", main_cache, "--cache-to", pr_cache]
     if scenario in ("cold", "skip"):
         argv.append("--skip-unchanged")  # the cold build records its inputs; skip finds them
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"cachebuild build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    hits = _HITS.search(done.stdout)
-    return seconds, hits[1] if hits else ("unchanged" if "unchanged:" in done.stdout else "?")
+    seconds, stdout = cachebuild_build(argv)
+    hits = _HITS.search(stdout)
+    return seconds, hits[1] if hits else ("unchanged" if "unchanged:" in stdout else "?")
 
 
 def main() -> int:

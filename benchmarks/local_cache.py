@@ -28,7 +28,6 @@ so that both sides are seen doing the same buildah work.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import statistics
@@ -42,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+
+from timed import cachebuild_build  # noqa: E402
 
 from cachebuild.builders import buildah  # noqa: E402
 from cachebuild.local import baseimage, cache_dir, registry  # noqa: E402
@@ -107,16 +108,11 @@ class Measured:
 
 def ours(spec: BuildSpec, workspace: Path) -> Measured:
     """``cachebuild build --fresh`` in a new process, as a user runs it."""
-    argv = [sys.executable, "-m", "cachebuild", "build", "--fresh", "--workspace", str(workspace)]
-    argv += [f"--image={image}" for image in spec.images] + [f"--cache-repo={spec.effective_cache_repo}"]
-    argv += [f"--build-arg={key}={value}" for key, value in spec.build_args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"cachebuild build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    outcomes = _STEP_OUTCOME.findall(done.stdout)
+    args = ["--fresh", "--workspace", str(workspace)]
+    args += [f"--image={image}" for image in spec.images] + [f"--cache-repo={spec.effective_cache_repo}"]
+    args += [f"--build-arg={key}={value}" for key, value in spec.build_args]
+    seconds, stdout = cachebuild_build(args)
+    outcomes = _STEP_OUTCOME.findall(stdout)
     slow = next((float(s) for n, outcome, s in outcomes if n == "3" and outcome == "built"), None)
     return Measured(seconds, sum(outcome == "cached (remote)" for _, outcome, _ in outcomes), slow)
 

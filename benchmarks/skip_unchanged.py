@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
+from timed import cachebuild_build  # noqa: E402
+
 from cachebuild.local import baseimage, cache_dir, registry  # noqa: E402
 from cachebuild.local.distribution import Registry  # noqa: E402
 
@@ -93,18 +95,13 @@ def workload(into: Path, work_seconds: float, files: int, blob_mb: int) -> Path:
 
 def build(context: Path, image: str, cache_repo: str, base: str) -> tuple[float, str, str]:
     """(wall seconds, pushed digest, summary line) of ``cachebuild build --fresh --skip-unchanged`` in a new process."""
-    argv = [sys.executable, "-m", "cachebuild", "build", str(context), "-t", image, "--cache-repo", cache_repo]
-    argv += ["--build-arg", f"BASE={base}", "--fresh", "--skip-unchanged"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"cachebuild build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    digest = _DIGEST.search(done.stdout)
-    summary = next((line for line in done.stdout.splitlines() if line.startswith("summary: ")), "")
+    seconds, stdout = cachebuild_build(
+        [str(context), "-t", image, "--cache-repo", cache_repo, "--build-arg", f"BASE={base}", "--fresh", "--skip-unchanged"]
+    )
+    digest = _DIGEST.search(stdout)
+    summary = next((line for line in stdout.splitlines() if line.startswith("summary: ")), "")
     if digest is None:
-        raise SystemExit(f"no 'pushed: …@sha256:…' line in:\n{done.stdout}")
+        raise SystemExit(f"no 'pushed: …@sha256:…' line in:\n{stdout}")
     return seconds, digest[1], summary
 
 

@@ -156,7 +156,8 @@ def test_outputs_have_defaults_and_read_the_launcher_files(t, template):
         {"name": "cache-hits", "description": "The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
          "valueFrom": {"path": "/tmp/cachebuild/cache-hits", "default": ""}},
         {"name": "cache-report",
-         "description": "What the cache did per step, as JSON (cached, pulled, built or failed, and seconds).",
+         "description": 'What the cache did per step, as JSON: {"builder", "hits", "steps": [{"step", "instruction", '
+                        '"outcome": cached, pulled, built or failed, "seconds"}]}.',
          "valueFrom": {"path": "/tmp/cachebuild/cache-report", "default": ""}},
     ]  # fmt: skip
 

@@ -304,7 +304,7 @@ def test_launchers_warn_of_the_dockerfiles_cache_busters_and_build_the_same(tmp_
     assert run.returncode == 0, run.stderr
     assert normalise(run.argvs, tmp_path) == evaluate(program, values)
     warnings = [line for line in run.stderr.splitlines() if line.startswith("cachebuild: warning: ")]
-    assert warnings == [f"cachebuild: warning: Dockerfile {m}" for m in cache_busters(BUSTING)]
+    assert warnings == [f"cachebuild: warning: Dockerfile {m}" for _, m in cache_busters(BUSTING)]
     assert [w.split(": ")[2] for w in warnings] == ["Dockerfile line 2", "Dockerfile line 3"]
 
 
@@ -312,6 +312,8 @@ def test_launchers_warn_of_the_dockerfiles_cache_busters_and_build_the_same(tmp_
 def test_launchers_warn_of_nothing_for_a_git_context_or_a_missing_dockerfile(tmp_path, name, program, layout):
     for spec in (BuildSpec(IMG, context="https://h.example/r.git#main"), BuildSpec(IMG, dockerfile="nowhere/Dockerfile")):
         values = spec_values(spec, **_layout(layout, tmp_path))
+        (tmp_path / "ws").mkdir(exist_ok=True)
+        (tmp_path / "ws" / "Dockerfile").write_text(BUSTING)  # the workspace's, not the build's Dockerfile
         run = run_launcher(program, env_for(values), tmp_path)
         assert run.returncode == 0, run.stderr
         assert "warning" not in run.stderr

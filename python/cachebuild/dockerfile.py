@@ -118,10 +118,29 @@ def _expand(word: str, declared: Mapping[str, str], number: int) -> str:
     return expanded
 
 
+# What both awk programs share, _logical_lines in awk: each instruction, continuation lines joined and
+# comments dropped, goes to the program's instruction(first line number, text); END calls last_instruction().
+_INSTRUCTIONS_AWK = r"""
+{
+  line = $0; sub(/\r$/, "", line)
+  if (pending == "" && line ~ /^[ \t]*#/) next
+  if (pending == "") start = NR
+  if (line ~ /\\$/) { pending = pending substr(line, 1, length(line) - 1) " "; next }
+  line = pending line; pending = ""
+  gsub(/^[ \t]+|[ \t]+$/, "", line)
+  if (line != "") instruction(start, line)
+}
+function last_instruction() {
+  gsub(/^[ \t]+|[ \t]+$/, "", pending)
+  if (pending != "") instruction(start, pending)
+}
+"""
+
 # The same rules in POSIX awk (busybox's awk runs it). It reads the Dockerfile and, from the
 # environment, CB_BUILD_ARGS (KEY=VALUE, one a line); prints one image a line, or the message
 # ``prefix`` (an awk variable) "line N: ..." on stderr and exits 2. No single quote inside: it is shipped in single quotes.
-BASE_IMAGES_AWK = r"""
+BASE_IMAGES_AWK = (
+    r"""
 function fail(msg) { print prefix msg > "/dev/stderr"; failed = 1; exit 2 }
 function cannot(word, num) { fail("line " num ": FROM " word ": cannot expand it (use $NAME, ${NAME} or ${NAME:-default})") }
 function unquote(s) {
@@ -181,25 +200,16 @@ BEGIN {
   q = sprintf("%c", 39)
   n = split(ENVIRON["CB_BUILD_ARGS"], a, "\n")
   for (i = 1; i <= n; i++) if ((eq = index(a[i], "=")) > 0) given[substr(a[i], 1, eq - 1)] = substr(a[i], eq + 1)
-  pending = ""
-}
-{
-  line = $0; sub(/\r$/, "", line)
-  if (pending == "" && line ~ /^[ \t]*#/) next
-  if (pending == "") start = NR
-  if (line ~ /\\$/) { pending = pending substr(line, 1, length(line) - 1) " "; next }
-  line = pending line; pending = ""
-  gsub(/^[ \t]+|[ \t]+$/, "", line)
-  if (line != "") instruction(start, line)
 }
 END {
   if (failed) exit 2
-  gsub(/^[ \t]+|[ \t]+$/, "", pending)
-  if (pending != "") instruction(start, pending)
+  last_instruction()
   if (failed) exit 2
   for (i = 1; i <= count; i++) print images[i]
 }
 """
+    + _INSTRUCTIONS_AWK
+)
 
 
 # -- cache-busters ------------------------------------------------------------------------------
@@ -221,10 +231,10 @@ COPY_BEFORE_INSTALL = (
 )
 
 
-def cache_busters(text: str) -> list[str]:
-    """``line N: ...`` for each ``ADD`` of a URL (without ``--checksum``) and, at the install, each
-    ``COPY .`` that comes before a dependency install in its stage; in the order they are found."""
-    found: list[str] = []
+def cache_busters(text: str) -> list[tuple[int, str]]:
+    """(line number, ``line N: ...``) for each ``ADD`` of a URL (without ``--checksum``) and, at the
+    install, each ``COPY .`` that comes before a dependency install in its stage; in the order found."""
+    found: list[tuple[int, str]] = []
     whole: list[tuple[int, str]] = []  # COPY/ADD of the whole context in this stage, before any install
     for number, line in _logical_lines(text):
         words = line.split()
@@ -239,17 +249,20 @@ def cache_busters(text: str) -> list[str]:
             if keyword == "ADD" and not any(f.startswith("--checksum=") for f in flags):
                 urls = [s for s in sources if s.lower().startswith(("http://", "https://"))]
                 if urls:
-                    found.append(f"line {number}: ADD {urls[0]}: {ADD_URL}")
+                    found.append((number, f"line {number}: ADD {urls[0]}: {ADD_URL}"))
             if any(s in (".", "./") for s in sources):
                 whole.append((number, keyword))
         elif keyword == "RUN" and whole and _INSTALL.search(line.lower()):
-            found += [f"line {n}: {k} . before the dependency install on line {number}: {COPY_BEFORE_INSTALL}" for n, k in whole]
+            found += [
+                (n, f"line {n}: {k} . before the dependency install on line {number}: {COPY_BEFORE_INSTALL}") for n, k in whole
+            ]
             whole = []
     return found
 
 
 # The same in POSIX awk, for the launchers: prints "prefix" (an awk variable) and each message a line.
-CACHE_BUSTERS_AWK = r"""
+CACHE_BUSTERS_AWK = (
+    r"""
 function instruction(num, line,   n, w, i, k, cnt, src, from, checksum, url, j) {
   n = split(line, w, /[ \t]+/)
   k = toupper(w[1])
@@ -278,21 +291,10 @@ function instruction(num, line,   n, w, i, k, cnt, src, from, checksum, url, j) 
     nwhole = 0
   }
 }
-BEGIN { pending = ""; nwhole = 0 }
-{
-  line = $0; sub(/\r$/, "", line)
-  if (pending == "" && line ~ /^[ \t]*#/) next
-  if (pending == "") start = NR
-  if (line ~ /\\$/) { pending = pending substr(line, 1, length(line) - 1) " "; next }
-  line = pending line; pending = ""
-  gsub(/^[ \t]+|[ \t]+$/, "", line)
-  if (line != "") instruction(start, line)
-}
-END {
-  gsub(/^[ \t]+|[ \t]+$/, "", pending)
-  if (pending != "") instruction(start, pending)
-}
+END { last_instruction() }
 """
+    + _INSTRUCTIONS_AWK
+)
 
 
 def cache_busters_awk_args() -> list[str]:

@@ -31,6 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 Outcome = str  # cached | pulled | built | failed
+HITS_DESCRIPTION = "The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6."
+REPORT_DESCRIPTION = (
+    'What the cache did per step, as JSON: {"builder", "hits", "steps": [{"step", "instruction", '
+    '"outcome": cached, pulled, built or failed, "seconds"}]}.'
+)
+"""What the templates' CACHE_HITS / cache-hits and CACHE_REPORT / cache-report results hold."""
 MAX_INSTRUCTION = 80
 """Instructions are cut to this many characters: Tekton's results share 4 KB."""
 MAX_STEPS_BYTES = 2800

@@ -33,6 +33,7 @@ from hera.workflows import (
     models,
 )
 
+from cachebuild import report
 from cachebuild.builders import WORKSPACE, buildah, buildkit, kaniko
 from cachebuild.builders.program import Input, Program, compile_sh, placeholder_env
 from cachebuild.spec import DEFAULT_CACHE_TAG, Engine
@@ -477,12 +478,12 @@ def _outputs(t: BuildTemplate) -> list[Parameter] | None:
         ),
         Parameter(
             name="cache-hits",
-            description="The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
+            description=report.HITS_DESCRIPTION,
             value_from=models.ValueFrom(path=t.layout["cache_hits_file"], default=""),
         ),
         Parameter(
             name="cache-report",
-            description="What the cache did per step, as JSON (cached, pulled, built or failed, and seconds).",
+            description=report.REPORT_DESCRIPTION,
             value_from=models.ValueFrom(path=t.layout["cache_report_file"], default=""),
         ),
     ]

@@ -56,6 +56,10 @@ LAYOUT = {
 }
 
 
+VERSION_ARGS = ("--version",)
+"""What prints buildah's version (``buildah version 1.28.2 (image-spec …)``), one of the inputs of a build."""
+
+
 # Global flags, before the subcommand: the storage driver, and optionally a storage root of its own
 # (the local engine's ``--fresh`` builds start from an empty one, as a new CI pod would).
 def _global(*subcommand: str) -> tuple[Arg | Lit, ...]:

@@ -448,8 +448,7 @@ def cache_warnings(dockerfile: Path) -> list[str]:
         )
         for number, instruction in args_in_stages(text)
     ]
-    busters = [(int(m.split()[1].rstrip(":")), m) for m in cache_busters(text)]
-    return [f"{dockerfile.name} {message}" for _, message in sorted(in_stages + busters, key=lambda found: found[0])]
+    return [f"{dockerfile.name} {message}" for _, message in sorted(in_stages + cache_busters(text), key=lambda found: found[0])]
 
 
 def check_index(spec: BuildSpec, digest: str, config: DockerConfig) -> None:
@@ -494,7 +493,7 @@ def buildah_version() -> str:
             return str(known["version"])
     except (OSError, ValueError, KeyError):
         pass
-    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    version = subprocess.run([str(binary), *buildah.VERSION_ARGS], capture_output=True, text=True, check=False).stdout.strip()
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps({"binary": key, "version": version}))
     return version

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachebuild import report
 from cachebuild.builders import buildah, buildkit, kaniko
 from cachebuild.builders.program import Input, Program, compile_sh, placeholder_env
 from cachebuild.spec import DEFAULT_CACHE_TAG
@@ -36,9 +37,8 @@ CACHE_REPORT = "CACHE_REPORT"
 RESULTS = {
     IMAGE_DIGEST: "The digest of the pushed image (sha256:…).",
     IMAGE_URL: "The pushed image, as given in IMAGE.",
-    CACHE_HITS: "The build's steps taken from a cache over its steps (FROM left out), e.g. 5/6.",
-    CACHE_REPORT: 'What the cache did per step, as JSON: {"builder", "hits", "steps": [{"step", "instruction", '
-    '"outcome": cached, pulled, built or failed, "seconds"}]}.',
+    CACHE_HITS: report.HITS_DESCRIPTION,
+    CACHE_REPORT: report.REPORT_DESCRIPTION,
 }
 BUILDER_IMAGE = "BUILDER_IMAGE"
 STEP = "build"
