@@ -12,9 +12,12 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # The end-to-end tests (tests/e2e/): runc runs each pod container; rootlesskit, uidmap and
 # slirp4netns go into the rootless BuildKit image; qemu-user-static + binfmt-support run arm64
 # RUN steps; fuse-overlayfs, git and xz go into the BuildKit image (git into buildah's) as upstream
-# has them; openssl makes the test registries' CA.
+# has them; openssl makes the test registries' CA. The cluster tier (tests/cluster/): the CNI
+# plugins and iptables for the pod network and kube-proxy, dnsmasq as the pods' resolver, gcc and
+# libc6-dev to compile Kubernetes' pause, tini for Tekton's resolvers image.
 APT_PACKAGES=(buildah docker-registry busybox-static dash apache2-utils ca-certificates
-  rootlesskit runc uidmap slirp4netns qemu-user-static binfmt-support fuse-overlayfs openssl git xz-utils)
+  rootlesskit runc uidmap slirp4netns qemu-user-static binfmt-support fuse-overlayfs openssl git xz-utils
+  containernetworking-plugins iptables dnsmasq-base gcc libc6-dev tini)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

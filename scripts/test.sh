@@ -13,6 +13,8 @@ for mod in tools/*/go.mod; do
   dir="${mod%/go.mod}"
   for modfile in "$dir"/go.mod "$dir"/go.min.mod; do
     [ -f "$modfile" ] || continue
+    # tools/kubernetes, tools/etcd and tools/tekton only pin programs (tools.go): nothing to vet
+    if [ -z "$(grep -L '^//go:build tools' "$dir"/*.go)" ]; then continue; fi
     (cd "$dir" && CGO_ENABLED=0 go vet -modfile="${modfile##*/}" ./...)
   done
 done

@@ -518,7 +518,8 @@ def oci_archive(folder: Path) -> Path:
                 info.mtime, info.uname, info.gname = 0, "", ""
                 with contextlib.suppress(OSError):
                     caps = os.getxattr(path, "security.capability", follow_symlinks=False)
-                    info.pax_headers = {"SCHILY.xattr.security.capability": caps.decode("latin-1")}
+                    # surrogateescape: tarfile writes the raw bytes (hdrcharset=BINARY), not their UTF-8
+                    info.pax_headers = {"SCHILY.xattr.security.capability": caps.decode("utf-8", "surrogateescape")}
                 if info.isreg():
                     with open(path, "rb") as handle:
                         tar.addfile(info, handle)
@@ -546,6 +547,8 @@ def oci_archive(folder: Path) -> Path:
     }
     manifest_blob = json.dumps(manifest, sort_keys=True).encode()
     name_and_tag = image["reference"].split("@", 1)[0]
+    if ":" not in name_and_tag.rsplit("/", 1)[-1]:
+        name_and_tag += ":latest"  # a reference without a tag means :latest, as docker has it
     index = {
         "schemaVersion": 2,
         "manifests": [

@@ -45,16 +45,16 @@ class RegistryError(Exception):
     """A test registry cannot be started; the message says why."""
 
 
-def free_port(ports: range = PORTS) -> int:
-    """The first port of ``ports`` nothing listens on (127.0.0.1)."""
+def free_port(ports: range = PORTS, ip: str = "127.0.0.1") -> int:
+    """The first port of ``ports`` nothing listens on at ``ip``."""
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
-                sock.bind(("127.0.0.1", port))
+                sock.bind((ip, port))
             except OSError:
                 continue
             return port
-    raise RegistryError(f"no free port on 127.0.0.1 in {ports.start}-{ports.stop - 1}")
+    raise RegistryError(f"no free port on {ip} in {ports.start}-{ports.stop - 1}")
 
 
 @dataclass
@@ -71,6 +71,7 @@ class TestRegistry:
     tls: bool = False
     ca_file: Path | None = None
     credentials: tuple[str, str] | None = None
+    ip: str = "127.0.0.1"  # the address it listens on, which its name resolves to
     _ports: list[int] = field(default_factory=list)
 
     @property
@@ -79,8 +80,8 @@ class TestRegistry:
 
     @property
     def host_alias(self) -> dict[str, Any]:
-        """The pod ``spec.hostAliases`` entry that resolves the registry's name to 127.0.0.1."""
-        return {"ip": "127.0.0.1", "hostnames": [self.host_name]}
+        """The pod ``spec.hostAliases`` entry that resolves the registry's name to its address."""
+        return {"ip": self.ip, "hostnames": [self.host_name]}
 
     def docker_config(self) -> bytes:
         """A docker ``config.json`` with this registry's credentials (``{}`` auths when it has none)."""
@@ -96,7 +97,7 @@ class TestRegistry:
             self.credentials,
             scheme="https" if self.tls else "http",
             ca_file=self.ca_file,
-            address="127.0.0.1",
+            address=self.ip,
         )
 
     def log(self) -> str:
@@ -187,20 +188,21 @@ def make_ca_and_certificate(folder: Path, host_name: str) -> tuple[Path, Path, P
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 
-def start_registry(folder: Path, *, tls: bool, name: str | None = None) -> TestRegistry:
-    """Start docker-registry: plain HTTP as ``registry-http.cachebuild.test`` or TLS + htpasswd as ``registry-tls...``."""
+def start_registry(folder: Path, *, tls: bool, name: str | None = None, ip: str = "127.0.0.1") -> TestRegistry:
+    """Start docker-registry on ``ip``: plain HTTP as ``registry-http.cachebuild.test`` or TLS + htpasswd as
+    ``registry-tls...``."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RegistryError("docker-registry is not installed (apt-get install docker-registry; scripts/setup.sh installs it)")
     host_name = TLS_HOST if tls else HTTP_HOST
     name = name or ("tls" if tls else "http")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port(ip=ip)
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": False}},
         "storage": {"filesystem": {"rootdirectory": str(folder / "data")}, "delete": {"enabled": True}},
-        "http": {"addr": f"127.0.0.1:{port}"},
+        "http": {"addr": f"{ip}:{port}"},
     }
     ca_file = None
     credentials = None
@@ -215,7 +217,7 @@ def start_registry(folder: Path, *, tls: bool, name: str | None = None) -> TestR
         process = subprocess.Popen(
             [binary, "serve", str(folder / "config.yml")], stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
-    registry = TestRegistry(name, host_name, port, folder, process, tls, ca_file, credentials)
+    registry = TestRegistry(name, host_name, port, folder, process, tls, ca_file, credentials, ip)
     deadline = time.monotonic() + _READY_SECONDS
     client = registry.client()
     while True:
@@ -228,18 +230,18 @@ def start_registry(folder: Path, *, tls: bool, name: str | None = None) -> TestR
             if time.monotonic() > deadline:
                 registry.stop()
                 raise RegistryError(
-                    f"docker-registry did not answer on {registry.address} (127.0.0.1:{port}) within {_READY_SECONDS:.0f}s"
+                    f"docker-registry did not answer on {registry.address} ({ip}:{port}) within {_READY_SECONDS:.0f}s"
                 ) from None
             time.sleep(0.1)
 
 
 @contextlib.contextmanager
-def registries(folder: Path | None = None) -> Iterator[tuple[TestRegistry, TestRegistry]]:
-    """Both registries, ``(plain HTTP by name, TLS + auth)``, stopped afterwards."""
+def registries(folder: Path | None = None, ip: str = "127.0.0.1") -> Iterator[tuple[TestRegistry, TestRegistry]]:
+    """Both registries on ``ip``, ``(plain HTTP by name, TLS + auth)``, stopped afterwards."""
     base = folder or Path(tempfile.mkdtemp(prefix="infra-registries-"))
-    http = start_registry(base / "http", tls=False)
+    http = start_registry(base / "http", tls=False, ip=ip)
     try:
-        tls = start_registry(base / "tls", tls=True)
+        tls = start_registry(base / "tls", tls=True, ip=ip)
         try:
             yield http, tls
         finally:

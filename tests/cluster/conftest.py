@@ -1,0 +1,133 @@
+"""Fixtures of the cluster tier: one single-node cluster for the session (``cluster.node``), Tekton and
+Argo installed from their release manifests' content (``cluster.install``), the catalog applied as a
+user applies it, and the two registries of the end-to-end tier on the node's address.
+
+Each builder has its namespace, labelled with the Pod Security level its README states
+(``pod-security.kubernetes.io/enforce``): the API server's Pod Security admission enforces it on every
+pod the controllers make there. Needs root and what ``scripts/setup.sh`` and
+``scripts/cluster-tools.sh`` install; a missing piece fails the session, it is never skipped. Not
+collected by a plain ``pytest``: run ``bash scripts/cluster-e2e.sh``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cluster.images import import_images
+from cluster.install import install_argo, install_tekton
+from cluster.node import Cluster, ClusterError, running_cluster
+from e2e.conftest import matrix_lines, pytest_terminal_summary  # noqa: F401 (the matrix at the end)
+from e2e.images import ImageError
+from e2e.registries import TestRegistry, registries
+
+REPO = Path(__file__).resolve().parents[2]
+TASKS = ("buildkit-build", "kaniko-warm", "kaniko-build", "buildah-build")
+# The level each README states (tasks/*/0.1/README.md "Pod Security", workflows/README.md).
+POD_SECURITY = {"buildkit": "privileged", "kaniko": "baseline", "buildah": "baseline"}
+DOCKER_SECRET = "registry-credentials"  # noqa: S105 (a Secret's name)
+CA_CONFIG_MAP = "registry-ca"
+SOURCE_CLAIM = "source"
+
+
+def namespace(builder: str) -> str:
+    return f"cachebuild-{builder}"
+
+
+@dataclass
+class Env:
+    cluster: Cluster
+    http: TestRegistry
+    tls: TestRegistry
+    argo_server: str  # https://<ClusterIP>:2746
+    sources: dict[str, Path]  # namespace -> the host folder of its "source" claim
+
+    def registry(self, mode: str) -> TestRegistry:
+        return self.http if mode == "http" else self.tls
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _claim_folder(cluster: Cluster, ns: str, claim: str, seconds: float = 60) -> Path:
+    """The host folder of a bound claim (the host-path provisioner's PersistentVolume)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        pvc = cluster.get("pvc", claim, "-n", ns)
+        if pvc.get("status", {}).get("phase") == "Bound":
+            pv = cluster.get("pv", pvc["spec"]["volumeName"])
+            folder = Path(pv["spec"]["hostPath"]["path"])
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o777)
+            return folder
+        if time.monotonic() > deadline:
+            raise ClusterError(f"claim {ns}/{claim} not Bound within {seconds:.0f}s: {pvc.get('status')}")
+        time.sleep(1)
+
+
+def _prepare_namespace(cluster: Cluster, ns: str, level: str, http: TestRegistry, tls: TestRegistry) -> Path:
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("label", "namespace", ns, f"pod-security.kubernetes.io/enforce={level}",
+                    f"pod-security.kubernetes.io/warn={level}")  # fmt: skip
+    # As a user installs the catalog: the WorkflowTemplates (kustomize) and every Task.
+    cluster.kubectl("apply", "-n", ns, "-k", str(REPO / "workflows"))
+    for task in TASKS:
+        cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "tasks" / task / "0.1" / f"{task}.yaml"))
+    # What Argo's docs have every namespace that runs workflows grant its pods' ServiceAccount: the
+    # executor reports outputs through WorkflowTaskResults.
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "argo-executor"},
+             "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "argo-executor"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "argo-executor"},
+             "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DOCKER_SECRET}, "type": "kubernetes.io/dockerconfigjson",
+             "data": {".dockerconfigjson": base64.b64encode(tls.docker_config()).decode()}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CA_CONFIG_MAP},
+             "data": {"ca.crt": tls.ca_file.read_text() if tls.ca_file else ""}},
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": SOURCE_CLAIM},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+        ],
+    }))  # fmt: skip
+    _ = http
+    return _claim_folder(cluster, ns, SOURCE_CLAIM)
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    if os.geteuid() != 0:
+        pytest.fail("the cluster tier runs a kubelet, containerd and kube-proxy: run it as root")
+    folder = Path(os.environ.get("CACHEBUILD_CLUSTER_DIR", "/var/lib/cachebuild/cluster"))
+    start = time.monotonic()
+    try:
+        with (
+            running_cluster(folder, log=_say) as cluster,
+            registries(tmp_path_factory.mktemp("registries"), ip=cluster.node_ip) as (
+                http,
+                tls,
+            ),
+        ):
+            for registry in (http, tls):
+                registry.push_base_image()
+                registry.push_base_image("cachebuild/busybox-docker", media="docker")  # kaniko#2423
+            import_images(cluster, log=_say)
+            install_tekton(cluster, log=_say)
+            install_argo(cluster, log=_say)
+            sources = {
+                namespace(b): _prepare_namespace(cluster, namespace(b), level, http, tls) for b, level in POD_SECURITY.items()
+            }
+            service = cluster.get("service", "argo-server", "-n", "argo")
+            argo_server = f"https://{service['spec']['clusterIP']}:2746"
+            _say(f"cluster: ready in {time.monotonic() - start:.0f}s (Argo Server {argo_server})")
+            yield Env(cluster, http, tls, argo_server, sources)
+    except (ClusterError, ImageError) as err:
+        pytest.fail(str(err))
