@@ -14,8 +14,8 @@ For each builder, workload and run (a new repository each run, so the cold build
 ``cold`` (empty cache), ``warm`` (a new pod with empty builder state, the remote cache filled),
 ``change`` (a new pod, a one-file change). cachebuild is the builder's Argo WorkflowTemplate turned
 into its Pod by Argo's own code (``argo-check pod``, kaniko-build without a warm step); raw is the
-plain recipe (``tests/e2e/raw.py``): buildctl ``--export-cache type=registry,ref=R:buildcache,mode=max
---import-cache type=registry,ref=R:buildcache``, kaniko ``--cache=true --cache-repo=R --cache-dir=/cache``,
+plain recipe (``tests/e2e/raw.py``): buildctl ``--export-cache type=registry,ref=R/cache:buildcache,mode=max
+--import-cache type=registry,ref=R/cache:buildcache``, kaniko ``--cache=true --cache-repo=R --cache-dir=/cache``,
 buildah ``--layers --cache-from R --cache-to R``. Both run in the same pod runner against the same
 registry (plain HTTP by name) and take turns build by build. Printed: the median wall time of each
 pod run, and cachebuild/raw.
@@ -82,7 +82,7 @@ def _raw(builder: str, registry: TestRegistry, repository: str, images: dict[str
     image = f"{registry.address}/{repository}:1"
     name = f"raw-{builder}"
     if builder == "buildkit":
-        build = raw.buildkit_build(name, registry, image, f"{registry.address}/{repository}:buildcache")
+        build = raw.buildkit_build(name, registry, image, raw.buildkit_cache_ref(registry, repository))
     elif builder == "kaniko":
         build = raw.kaniko_build(name, registry, image, f"{registry.address}/{repository}/cache")
     else:

@@ -12,6 +12,7 @@ collected by a plain ``pytest``: run ``bash scripts/cluster-e2e.sh``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import time
@@ -26,7 +27,7 @@ from cluster.install import install_argo, install_tekton
 from cluster.node import Cluster, ClusterError, running_cluster
 from e2e.conftest import matrix_lines, pytest_terminal_summary  # noqa: F401 (the matrix at the end)
 from e2e.images import ImageError
-from e2e.registries import TestRegistry, registries
+from e2e.registries import TestRegistry, registries, start_registry
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = ("buildkit-build", "kaniko-warm", "kaniko-build", "buildah-build")
@@ -35,6 +36,7 @@ POD_SECURITY = {"buildkit": "privileged", "kaniko": "baseline", "buildah": "base
 DOCKER_SECRET = "registry-credentials"  # noqa: S105 (a Secret's name)
 CA_CONFIG_MAP = "registry-ca"
 SOURCE_CLAIM = "source"
+EXAMPLES_HOST = "registry.example.com"  # the registry workflows/examples/ push to
 
 
 def namespace(builder: str) -> str:
@@ -46,6 +48,7 @@ class Env:
     cluster: Cluster
     http: TestRegistry
     tls: TestRegistry
+    examples: TestRegistry  # registry.example.com, the examples' registry: TLS on 443, its CA in the builder images
     argo_server: str  # https://<ClusterIP>:2746
     sources: dict[str, Path]  # namespace -> the host folder of its "source" claim
 
@@ -73,7 +76,7 @@ def _claim_folder(cluster: Cluster, ns: str, claim: str, seconds: float = 60) ->
         time.sleep(1)
 
 
-def _prepare_namespace(cluster: Cluster, ns: str, level: str, http: TestRegistry, tls: TestRegistry) -> Path:
+def _prepare_namespace(cluster: Cluster, ns: str, level: str, tls: TestRegistry) -> Path:
     cluster.kubectl("create", "namespace", ns)
     cluster.kubectl("label", "namespace", ns, f"pod-security.kubernetes.io/enforce={level}",
                     f"pod-security.kubernetes.io/warn={level}")  # fmt: skip
@@ -98,7 +101,6 @@ def _prepare_namespace(cluster: Cluster, ns: str, level: str, http: TestRegistry
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
         ],
     }))  # fmt: skip
-    _ = http
     return _claim_folder(cluster, ns, SOURCE_CLAIM)
 
 
@@ -110,24 +112,29 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     start = time.monotonic()
     try:
         with (
-            running_cluster(folder, log=_say) as cluster,
+            running_cluster(folder, log=_say, dns_names=(EXAMPLES_HOST,)) as cluster,
             registries(tmp_path_factory.mktemp("registries"), ip=cluster.node_ip) as (
                 http,
                 tls,
             ),
+            contextlib.ExitStack() as stack,
         ):
-            for registry in (http, tls):
+            examples = start_registry(
+                tmp_path_factory.mktemp("examples-registry"), tls=True, name="examples", ip=cluster.node_ip,
+                host_name=EXAMPLES_HOST, port=443, auth=False,
+            )  # fmt: skip
+            stack.callback(examples.stop)
+            for registry in (http, tls, examples):
                 registry.push_base_image()
                 registry.push_base_image("cachebuild/busybox-docker", media="docker")  # kaniko#2423
-            import_images(cluster, log=_say)
+            assert examples.ca_file is not None
+            import_images(cluster, log=_say, trusted_ca=examples.ca_file)
             install_tekton(cluster, log=_say)
             install_argo(cluster, log=_say)
-            sources = {
-                namespace(b): _prepare_namespace(cluster, namespace(b), level, http, tls) for b, level in POD_SECURITY.items()
-            }
+            sources = {namespace(b): _prepare_namespace(cluster, namespace(b), level, tls) for b, level in POD_SECURITY.items()}
             service = cluster.get("service", "argo-server", "-n", "argo")
             argo_server = f"https://{service['spec']['clusterIP']}:2746"
             _say(f"cluster: ready in {time.monotonic() - start:.0f}s (Argo Server {argo_server})")
-            yield Env(cluster, http, tls, argo_server, sources)
+            yield Env(cluster, http, tls, examples, argo_server, sources)
     except (ClusterError, ImageError) as err:
         pytest.fail(str(err))

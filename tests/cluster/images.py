@@ -10,13 +10,15 @@
   ``cachebuild.test/tekton/<program>:<v>``; :mod:`cluster.install` writes these names where the
   release manifests have ``ko://`` references.
 * A busybox for Tekton's ``-shell-image`` (Debian's busybox-static).
-* The builder images of the end-to-end tier (:mod:`e2e.images`), under their pinned names.
+* The builder images of the end-to-end tier (:mod:`e2e.images`), under their pinned names, trusting
+  the examples' registry CA as well.
 
 Each is an OCI archive (:func:`e2e.images.oci_archive`) of one layer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +26,11 @@ from pathlib import Path
 from e2e.images import (
     HOST_BUSYBOX,
     HOST_CA_BUNDLE,
-    BuiltImage,
+    RECIPES,
     ImageError,
     Recipe,
     _add_git,
     ensure_image,
-    ensure_images,
     host_binary,
     module_file,
     oci_archive,
@@ -126,35 +127,54 @@ def argo_recipe(name: str, program: str, *, root: bool = False) -> Recipe:
     return recipe
 
 
-def cluster_recipes() -> list[Callable[[], Recipe]]:
-    recipes: list[Callable[[], Recipe]] = [pause_recipe, busybox_recipe]
-    recipes += [lambda p=p: tekton_recipe(p) for p in TEKTON_PROGRAMS]  # type: ignore[misc]
-    recipes += [
-        lambda: argo_recipe("workflow-controller", "workflow-controller"),
-        lambda: argo_recipe("argocli", "argo"),
-        lambda: argo_recipe("argoexec", "argoexec", root=True),
+def cluster_recipes() -> list[Recipe]:
+    return [
+        pause_recipe(),
+        busybox_recipe(),
+        *(tekton_recipe(program) for program in TEKTON_PROGRAMS),
+        argo_recipe("workflow-controller", "workflow-controller"),
+        argo_recipe("argocli", "argo"),
+        argo_recipe("argoexec", "argoexec", root=True),
     ]
-    return recipes
 
 
-def import_images(cluster: Cluster, log: Callable[[str], None] = print) -> list[str]:
+def import_images(cluster: Cluster, log: Callable[[str], None] = print, trusted_ca: Path | None = None) -> list[str]:
     """Every image into the cluster's containerd (namespace ``k8s.io``, where the kubelet looks).
+
+    The builder images trust ``trusted_ca`` besides the system's CAs (the examples' registry, which
+    the examples reach without a registry-CA setting, as a company's registry its CA baked in).
 
     A builder image's pinned reference carries upstream's digest, which an image made here cannot
     have; it is imported by name and tag, and that name is also given under the pinned
     ``name@digest`` so that a template's default ``builder-image`` resolves to it."""
-    built: list[BuiltImage] = [ensure_image(make(), log=log) for make in cluster_recipes()]
     names = []
-    for image in built:
+    for recipe in cluster_recipes():
+        image = ensure_image(recipe, log=log)
         names.append(_import(cluster, image.folder, image.reference))
-    for reference, folder in ensure_images().items():
-        tagged = _import(cluster, folder, reference)
-        if "@" in reference:
-            name = reference.split("@", 1)[0].rsplit(":", 1)[0] + "@" + reference.split("@", 1)[1]
-            cluster.ctr("images", "tag", "--force", tagged, name)
-        names.append(reference)
+    for make in RECIPES:
+        recipe = make()
+        if trusted_ca is not None:
+            recipe = _trusting(recipe, trusted_ca)
+        image = ensure_image(recipe, log=log)
+        tagged = _import(cluster, image.folder, image.reference)
+        if "@" in image.reference:
+            name, digest = image.reference.split("@", 1)
+            cluster.ctr("images", "tag", "--force", tagged, name.rsplit(":", 1)[0] + "@" + digest)
+        names.append(image.reference)
     log(f"images: {len(names)} imported into containerd")
     return names
+
+
+def _trusting(recipe: Recipe, ca: Path) -> Recipe:
+    """``recipe`` with ``ca`` added to each CA bundle it holds, under a name of its own."""
+    bundles = [e for e in recipe.entries if e.path.endswith("/ca-certificates.crt") and e.source is not None]
+    if not bundles:
+        return recipe
+    recipe = dataclasses.replace(recipe, name=f"{recipe.name}-trusting", entries=list(recipe.entries))
+    for entry in bundles:
+        assert entry.source is not None
+        recipe.text(entry.path, entry.source.read_text() + ca.read_text(), entry.mode)
+    return recipe
 
 
 def _import(cluster: Cluster, folder: Path, reference: str) -> str:

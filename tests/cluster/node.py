@@ -14,8 +14,8 @@ What differs from a production node, and why:
   its OOM score (the kubelet asks -998 for every pod sandbox).
 * The kubelet accepts anonymous requests (``AlwaysAllow``): only the API server on this machine calls it.
 * No CoreDNS (it is not built): the pods' resolver is Debian's dnsmasq on the node's address, which
-  answers every name under ``cachebuild.test`` (the test registries') with that address and nothing
-  else; the kubelet's ``resolvConf`` names it, as it would name a node's resolver.
+  answers every name under ``cachebuild.test`` (the test registries') and the examples' registry name
+  with that address and nothing else; the kubelet's ``resolvConf`` names it, as it would a node's.
 * PersistentVolumeClaims are provisioned by the controller manager's host-path provisioner
   (``--enable-hostpath-provisioner``, the single-node provisioner ``local-up-cluster.sh`` uses).
 """
@@ -124,6 +124,7 @@ class Cluster:
     folder: Path
     node_ip: str
     tokens: dict[str, str]
+    dns_names: tuple[str, ...] = (DNS_DOMAIN,)  # what the pods' resolver answers, with the node's address
     components: list[Component] = field(default_factory=list)
     log: Callable[[str], None] = print
 
@@ -233,7 +234,7 @@ class Cluster:
             self._kubeconfig(f / f"{user.split(':')[-1]}.kubeconfig", user)
 
         self.log("cluster: starting etcd")
-        etcd = self._start("etcd", [
+        self._start("etcd", [
             program("etcd"), "--data-dir", str(f / "etcd"), "--name", NODE_NAME,
             "--listen-client-urls", f"http://127.0.0.1:{ETCD_PORT}", "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
             "--listen-peer-urls", f"http://127.0.0.1:{ETCD_PORT + 1}",
@@ -254,7 +255,6 @@ class Cluster:
             "--allow-privileged=false", "--profiling=false", "--kubelet-preferred-address-types=InternalIP",
         ])  # fmt: skip
         self._wait(apiserver, f"answer on {self.server}/readyz", self._api_ready, 120)
-        _ = etcd
         self.log("cluster: starting kube-controller-manager, kube-scheduler")
         self._start("kube-controller-manager", [
             program("kube-controller-manager"), f"--kubeconfig={f / 'kube-controller-manager.kubeconfig'}",
@@ -285,7 +285,7 @@ class Cluster:
         self._start("dnsmasq", [
             dnsmasq, "--keep-in-foreground", "--log-facility=-", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--bind-interfaces", f"--listen-address={self.node_ip}", "--except-interface=lo",
-            f"--address=/{DNS_DOMAIN}/{self.node_ip}", "--user=root",
+            *(f"--address=/{name}/{self.node_ip}" for name in self.dns_names), "--user=root",
         ])  # fmt: skip
         (f / "resolv.conf").write_text(f"nameserver {self.node_ip}\n")
         self._start("kube-proxy", [program("kube-proxy"), f"--config={self._kube_proxy_config()}"])
@@ -459,15 +459,16 @@ def _unmount_under(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_cluster(folder: Path, log: Callable[[str], None] = print) -> Iterator[Cluster]:
-    """A new cluster in ``folder`` (emptied first), stopped and its mounts removed afterwards."""
+def running_cluster(folder: Path, log: Callable[[str], None] = print, dns_names: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """A new cluster in ``folder`` (emptied first), stopped and its mounts removed afterwards; the pods
+    resolve the names under ``cachebuild.test`` and ``dns_names`` to the node."""
     if folder.exists():
         _kill_pod_processes(folder)
         _unmount_under(folder)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     users = ["admin", f"system:node:{NODE_NAME}", "system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy"]
-    cluster = Cluster(folder, node_ip(), {user: secrets.token_hex(16) for user in users}, log=log)
+    cluster = Cluster(folder, node_ip(), {user: secrets.token_hex(16) for user in users}, (DNS_DOMAIN, *dns_names), log=log)
     try:
         cluster.start()
         yield cluster

@@ -4,10 +4,11 @@ work). Each builder returns a :class:`RawBuild`: the Pod, the Secrets and Config
 where it leaves its digest.
 
 Recipes (shared/reference/builders.md):
-* BuildKit: ``buildctl-daemonless.sh build ... --export-cache type=registry,ref=R:buildcache,mode=max
-  --import-cache type=registry,ref=R:buildcache`` as uid 1000, ``BUILDKITD_FLAGS=--oci-worker-no-process-sandbox``,
-  seccomp and AppArmor Unconfined; a registry over plain HTTP by name needs ``http = true`` and a
-  private CA ``ca = [...]`` in ``~/.config/buildkit/buildkitd.toml`` (rootless reads it there);
+* BuildKit: ``buildctl-daemonless.sh build ... --export-cache type=registry,ref=R/cache:buildcache,mode=max
+  --import-cache type=registry,ref=R/cache:buildcache`` (:func:`buildkit_cache_ref`) as uid 1000,
+  ``BUILDKITD_FLAGS=--oci-worker-no-process-sandbox``, seccomp and AppArmor Unconfined; a registry over
+  plain HTTP by name needs ``http = true`` and a private CA ``ca = [...]`` in
+  ``~/.config/buildkit/buildkitd.toml`` (rootless reads it there);
 * kaniko: ``--cache=true --cache-repo=R --cache-dir=/cache``; ``--insecure-registry=HOST:PORT`` for
   plain HTTP by name, ``--registry-certificate HOST:PORT=CA`` for a private CA;
 * buildah: ``build --layers --cache-from R --cache-to R`` with ``--isolation chroot --storage-driver vfs``
@@ -94,8 +95,17 @@ def _pod(name: str, registry: TestRegistry, container: dict[str, Any], volumes: 
     }
 
 
+def buildkit_cache_ref(registry: TestRegistry, repository: str) -> str:
+    """The raw recipe's cache ref: ``REPO/cache:buildcache``, a repository of its own. BuildKit's README
+    puts it in the image's repository (``REPO:buildcache``), but then the image push and the cache
+    export upload the same layer blob to one repository at once, and docker-registry now and then
+    refuses one of the two uploads (``provided digest did not match uploaded content``, cf.
+    moby/buildkit#3856). This failed one CI dry run. cachebuild's tasks keep the cache apart as well."""
+    return f"{registry.address}/{repository}/cache:buildcache"
+
+
 def buildkit_build(name: str, registry: TestRegistry, image: str, cache: str, *, platforms: str = "") -> RawBuild:
-    """``image``: ``REPO:TAG`` to push; ``cache``: the cache ref (``REPO:buildcache``)."""
+    """``image``: ``REPO:TAG`` to push; ``cache``: the cache ref (:func:`buildkit_cache_ref`)."""
     toml = f'[registry."{registry.address}"]\n'
     toml += '  ca = ["/home/user/.config/registry-ca/ca.crt"]\n' if registry.ca_file else "  http = true\n"
     config_maps = {f"{name}-buildkitd": {"buildkitd.toml": toml}}

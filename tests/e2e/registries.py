@@ -1,12 +1,13 @@
-"""Real registries for the end-to-end tests: Debian's ``docker-registry serve`` on 127.0.0.1, in two modes.
+"""Real registries for the end-to-end tests: Debian's ``docker-registry serve`` on 127.0.0.1 (the
+cluster tier: on the node's address), in two modes.
 
 * plain HTTP, addressed by a host name (``registry-http.cachebuild.test:PORT``), which a pod resolves
-  to 127.0.0.1 through ``spec.hostAliases`` (:attr:`TestRegistry.host_alias`);
+  to the registry's address through ``spec.hostAliases`` (:attr:`TestRegistry.host_alias`);
 * TLS with a CA of the test's own (openssl; the server certificate has the host name as SAN) and
   htpasswd credentials, with a docker ``config.json`` (``auths`` with ``auth``) for a Secret.
 
 :meth:`TestRegistry.client` is a :class:`cachebuild.local.distribution.Registry` that resolves the name
-to 127.0.0.1 and verifies TLS against the test CA. Ports come from 127.0.0.1:47000-47499.
+to the registry's address and verifies TLS against the test CA. Ports come from 47000-47499.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class TestRegistry:
 
     @property
     def address(self) -> str:
+        if self.tls and self.port == 443:  # HTTPS's own port goes unsaid, as image references have it
+            return self.host_name
         return f"{self.host_name}:{self.port}"
 
     @property
@@ -188,16 +191,26 @@ def make_ca_and_certificate(folder: Path, host_name: str) -> tuple[Path, Path, P
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 
-def start_registry(folder: Path, *, tls: bool, name: str | None = None, ip: str = "127.0.0.1") -> TestRegistry:
-    """Start docker-registry on ``ip``: plain HTTP as ``registry-http.cachebuild.test`` or TLS + htpasswd as
-    ``registry-tls...``."""
+def start_registry(
+    folder: Path,
+    *,
+    tls: bool,
+    name: str | None = None,
+    ip: str = "127.0.0.1",
+    host_name: str | None = None,
+    port: int | None = None,
+    auth: bool = True,
+) -> TestRegistry:
+    """Start docker-registry on ``ip``: plain HTTP as ``registry-http.cachebuild.test`` or TLS + htpasswd
+    (unless not ``auth``) as ``registry-tls...`` (or as ``host_name``), on a free port of :data:`PORTS`
+    (or ``port``)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RegistryError("docker-registry is not installed (apt-get install docker-registry; scripts/setup.sh installs it)")
-    host_name = TLS_HOST if tls else HTTP_HOST
+    host_name = host_name or (TLS_HOST if tls else HTTP_HOST)
     name = name or ("tls" if tls else "http")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port(ip=ip)
+    port = port or free_port(ip=ip)
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": False}},
@@ -209,6 +222,7 @@ def start_registry(folder: Path, *, tls: bool, name: str | None = None, ip: str 
     if tls:
         ca_file, cert, key = make_ca_and_certificate(folder / "tls", host_name)
         config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
+    if tls and auth:
         credentials = (USER, "pw-" + secrets.token_hex(12))
         (folder / "htpasswd").write_text(htpasswd_line(*credentials))
         config["auth"] = {"htpasswd": {"realm": "cachebuild-test", "path": str(folder / "htpasswd")}}

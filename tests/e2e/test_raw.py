@@ -48,7 +48,7 @@ def _digest(build: raw.RawBuild, result: PodResult) -> str:
 def _make(builder: str, name: str, registry: TestRegistry, repository: str) -> raw.RawBuild:
     image = f"{registry.address}/{repository}:1"
     if builder == "buildkit":
-        return raw.buildkit_build(name, registry, image, f"{registry.address}/{repository}:buildcache")
+        return raw.buildkit_build(name, registry, image, raw.buildkit_cache_ref(registry, repository))
     if builder == "kaniko":
         return raw.kaniko_build(name, registry, image, f"{registry.address}/{repository}/cache")
     return raw.buildah_build(name, registry, image, f"{registry.address}/{repository}/cache")
@@ -75,7 +75,7 @@ def test_raw_build_cold_then_warm_from_the_remote_cache(
         _, registry_digest = registry.manifest(repository, "1")
         assert _digest(build, result) == registry_digest
         if builder == "buildkit":
-            assert "buildcache" in registry.tags(repository)
+            assert "buildcache" in registry.tags(f"{repository}/cache")
         else:
             assert len(registry.tags(f"{repository}/cache")) >= 2  # one cache image per RUN (and COPY for buildah)
         # cold: both RUN steps run; warm (a new pod, empty state): none; a changed COPY input: the RUN after it
@@ -96,7 +96,7 @@ def test_raw_buildkit_multi_platform_index(
     (context / "Dockerfile").write_text((context / "Dockerfile").read_text() + "RUN uname -m > /arch\n")
     image = f"{registry.address}/{repository}:1"
     build = raw.buildkit_build(
-        "bk-multi", registry, image, f"{registry.address}/{repository}:buildcache", platforms="linux/amd64,linux/arm64"
+        "bk-multi", registry, image, raw.buildkit_cache_ref(registry, repository), platforms="linux/amd64,linux/arm64"
     )
     result, seconds = _run(build, images, context, tmp_path / "pods")
     record_time("raw buildkit http linux/amd64+linux/arm64 cold", seconds)
