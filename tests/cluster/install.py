@@ -39,9 +39,8 @@ def tekton_release() -> str:
     """Tekton Pipelines' release.yaml at the newest pinned version, with the images made here."""
     version = pinned_versions()["TEKTON_NEWEST_VERSION"]
     config = module_dir("github.com/tektoncd/pipeline", version) / "config"
-    files = sorted(config.rglob("*.yaml"), key=lambda p: (p.parent != config and p.parent.name == "resolvers", str(p)))
     documents = []
-    for path in files:
+    for path in sorted(config.rglob("*.yaml")):
         text = path.read_text()
         text = re.sub(r"ko://github\.com/tektoncd/pipeline/cmd/([a-z]+)", lambda m: tekton_image(m.group(1)), text)
         text = re.sub(r"cgr\.dev/chainguard/busybox@sha256:[0-9a-f]{64}", BUSYBOX_IMAGE, text)

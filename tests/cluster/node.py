@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cachebuild.local import cache_dir
+from e2e.images import tools_bin
 
 NODE_NAME = "cachebuild-node"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -58,8 +58,8 @@ class ClusterError(Exception):
 
 
 def cluster_bin() -> Path:
-    base = os.environ.get("CACHEBUILD_TOOLS") or str(cache_dir() / "tools")
-    return Path(base) / "cluster-bin"
+    """``$CACHEBUILD_TOOLS/cluster-bin``: a link per program ``scripts/cluster-tools.sh`` built."""
+    return tools_bin().parent / "cluster-bin"
 
 
 def program(name: str) -> str:

@@ -13,15 +13,10 @@ from cachebuild.submit import argo as argo_submit
 from cachebuild.submit import tekton as tekton_submit
 from cachebuild.submit.common import BuildStatus
 from cluster.conftest import CA_CONFIG_MAP, DOCKER_SECRET, SOURCE_CLAIM, Env, namespace
+from e2e import raw
 from e2e.registries import TestRegistry
 
 SUBMIT_TIMEOUT = 900
-
-
-def base_image(registry: TestRegistry, builder: str) -> str:
-    # upstream kaniko v1.24.0 cannot push an image built on a warmed OCI base (kaniko#2423)
-    repository = "cachebuild/busybox-docker" if builder == "kaniko" else "cachebuild/busybox"
-    return f"{registry.address}/{repository}:1"
 
 
 def _spec_args(builder: str, registry: TestRegistry, repository: str, context: str) -> list[str]:
@@ -41,29 +36,36 @@ def _spec_args(builder: str, registry: TestRegistry, repository: str, context: s
     else:
         args += ["--insecure-registry", registry.address]
     if builder == "kaniko":
-        args += ["--warm-image", base_image(registry, builder)]
+        args += ["--warm-image", raw.base_image(registry, builder)]
     return args
 
 
-def submit(env: Env, engine: str, builder: str, registry: TestRegistry, repository: str, context: str) -> dict[str, Any]:
-    """``cachebuild submit --wait --output json``: what a user runs, the build's result as it prints it."""
-    ns = namespace(builder)
-    args = [sys.executable, "-m", "cachebuild", "submit", "--on", engine, "--namespace", ns,
-            *_spec_args(builder, registry, repository, context),
-            "--wait", "--timeout", str(SUBMIT_TIMEOUT), "--output", "json"]  # fmt: skip
+def control_plane_args(env: Env, engine: str) -> list[str]:
+    """How ``cachebuild submit`` reaches the cluster: the Argo Server (the admin token; it serves a
+    self-signed certificate), or the kube-apiserver through the admin kubeconfig."""
     if engine == "argo":
-        args += ["--argo-server", env.argo_server, "--token", env.cluster.tokens["admin"], "--insecure-skip-verify"]
-    else:
-        args += ["--kubeconfig", str(env.cluster.kubeconfig)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=SUBMIT_TIMEOUT + 120, check=False)
+        return ["--argo-server", env.argo_server, "--token", env.cluster.tokens["admin"], "--insecure-skip-verify"]
+    return ["--kubeconfig", str(env.cluster.kubeconfig)]
+
+
+def run_submit(env: Env, engine: str, ns: str, build_args: list[str], timeout: float = SUBMIT_TIMEOUT) -> tuple[int, Any, str]:
+    """``cachebuild submit --wait --output json`` of ``build_args`` into ``ns``: exit code, the JSON it
+    printed (one result per build, or ``{"error": ...}``), its stderr."""
+    args = [sys.executable, "-m", "cachebuild", "submit", "--on", engine, "--namespace", ns, *build_args,
+            "--wait", "--timeout", str(int(timeout)), "--output", "json", *control_plane_args(env, engine)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 120, check=False)
     try:
-        printed = json.loads(done.stdout)  # one result per build submitted, or {"error": ...}
+        return done.returncode, json.loads(done.stdout), done.stderr
     except json.JSONDecodeError:
         raise AssertionError(f"submit printed no JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}") from None
-    if done.returncode != 0 or not isinstance(printed, list) or len(printed) != 1 or not printed[0]["succeeded"]:
-        raise AssertionError(
-            f"submit exited {done.returncode}:\n{json.dumps(printed, indent=1)}\n{done.stderr}\n{diagnose(env, ns)}"
-        )
+
+
+def submit(env: Env, engine: str, builder: str, registry: TestRegistry, repository: str, context: str) -> dict[str, Any]:
+    """A build by ``cachebuild submit --wait``, which must succeed: its result as submit prints it."""
+    ns = namespace(builder)
+    code, printed, stderr = run_submit(env, engine, ns, _spec_args(builder, registry, repository, context))
+    if code != 0 or not isinstance(printed, list) or len(printed) != 1 or not printed[0]["succeeded"]:
+        raise AssertionError(f"submit exited {code}:\n{json.dumps(printed, indent=1)}\n{stderr}\n{diagnose(env, ns)}")
     result: dict[str, Any] = printed[0]
     return result
 

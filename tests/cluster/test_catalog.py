@@ -13,14 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
 from cluster.conftest import POD_SECURITY, SOURCE_CLAIM, TASKS, Env, namespace
-from cluster.runs import base_image, kubectl_create, submit
+from cluster.runs import kubectl_create, run_submit, submit
 from e2e import raw
 from e2e.conftest import record_row
 from e2e.registries import TestRegistry
@@ -39,7 +37,7 @@ def test_task_cold_by_submit_then_warm_by_kubectl(env: Env, builder: str, engine
     context = f"{engine}-{mode}/app"
     folder = env.sources[namespace(builder)] / context
     shutil.rmtree(folder, ignore_errors=True)
-    raw.write_context(folder, base_image(registry, builder))
+    raw.write_context(folder, raw.base_image(registry, builder))
     row: dict[str, object] = {
         "task": {"kaniko": "kaniko-warm + kaniko-build"}.get(builder, f"{builder}-build"),
         "engine": engine,
@@ -98,18 +96,11 @@ def test_pod_security_baseline_refuses_buildkit_as_its_readme_says(env: Env, eng
     ns = namespace("kaniko")  # baseline
     assert env.cluster.get("namespace", ns)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     registry = env.http
-    args = [
-        sys.executable, "-m", "cachebuild", "submit", "--on", engine, "--engine", "buildkit", "--namespace", ns,
-        "--image", f"{registry.address}/cluster/refused:1", "--context", "refused/app", "--workspace-pvc", SOURCE_CLAIM,
-        "--insecure-registry", registry.address, "--wait", "--timeout", "300", "--output", "json",
-    ]  # fmt: skip
-    if engine == "argo":
-        args += ["--argo-server", env.argo_server, "--token", env.cluster.tokens["admin"], "--insecure-skip-verify"]
-    else:
-        args += ["--kubeconfig", str(env.cluster.kubeconfig)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=420, check=False)
-    assert done.returncode == 1, (done.stdout, done.stderr)
-    (result,) = json.loads(done.stdout)
+    build = ["--engine", "buildkit", "--image", f"{registry.address}/cluster/refused:1", "--context", "refused/app",
+             "--workspace-pvc", SOURCE_CLAIM, "--insecure-registry", registry.address]  # fmt: skip
+    code, printed, stderr = run_submit(env, engine, ns, build, timeout=300)
+    assert code == 1, (printed, stderr)
+    (result,) = printed
     text = json.dumps(result)
     assert 'violates PodSecurity \\"baseline:latest\\"' in text, text
     assert "seccompProfile" in text, text

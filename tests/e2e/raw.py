@@ -43,6 +43,14 @@ def steps_run(log: str) -> set[str]:
     return {name for name, marker in RUN_MARKERS.items() if marker in log}
 
 
+def base_image(registry: TestRegistry, builder: str) -> str:
+    """The base image a task's test build starts from, in ``registry``. Upstream kaniko v1.24.0 (the
+    pinned osscontainertools fork is not served here) cannot push an image built on a warmed OCI base
+    (kaniko#2423), so kaniko's builds use a Docker-typed one."""
+    repository = "cachebuild/busybox-docker" if builder == "kaniko" else "cachebuild/busybox"
+    return f"{registry.address}/{repository}:1"
+
+
 def write_context(folder: Path, base: str, content: str = "v1\n", seconds: int = 2) -> Path:
     """The test build context: a slow RUN, a COPY, a slow RUN."""
     folder.mkdir(parents=True, exist_ok=True)

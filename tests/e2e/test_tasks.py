@@ -34,13 +34,6 @@ def _registry(pair: tuple[TestRegistry, TestRegistry], mode: str) -> TestRegistr
     return pair[0] if mode == "http" else pair[1]
 
 
-def _base(registry: TestRegistry, builder: str) -> str:
-    # Upstream kaniko v1.24.0 (the tests build it: the pinned osscontainertools fork is not served
-    # here) cannot push an image built on a warmed OCI base (kaniko#2423); its rows use a Docker one.
-    repository = "cachebuild/busybox-docker" if builder == "kaniko" else "cachebuild/busybox"
-    return f"{registry.address}/{repository}:1"
-
-
 def _spec(engine: str, builder: str, registry: TestRegistry, repository: str, **extra: object) -> BuildSpec:
     images = [f"{registry.address}/{repository}:1"]
     if engine == "argo":
@@ -53,7 +46,7 @@ def _spec(engine: str, builder: str, registry: TestRegistry, repository: str, **
         **extra,
     }
     if builder == "kaniko":
-        fields["warm_images"] = [_base(registry, builder)]  # the warm → build chain
+        fields["warm_images"] = [raw.base_image(registry, builder)]  # the warm → build chain
     return BuildSpec(**fields)  # type: ignore[arg-type]
 
 
@@ -91,7 +84,7 @@ def test_task_cold_warm_and_one_file_change(
     registry = _registry(both_registries, mode)
     repository = f"e2e/{engine}-{builder}-{mode}"
     source = tmp_path / "source"
-    context = raw.write_context(source / "app", _base(registry, builder))
+    context = raw.write_context(source / "app", raw.base_image(registry, builder))
     row = {"task": {"kaniko": "kaniko-warm + kaniko-build"}.get(builder, f"{builder}-build"), "engine": engine, "mode": mode}
     runs: dict[str, tasks.Run] = {}
     try:
@@ -127,7 +120,7 @@ def test_two_platforms_make_one_index(
     registry = _registry(both_registries, mode)
     repository = f"e2e/{engine}-{builder}-{mode}-multi"
     source = tmp_path / "source"
-    raw.write_context(source / "app", _base(registry, builder))
+    raw.write_context(source / "app", raw.base_image(registry, builder))
     spec = _spec(engine, builder, registry, repository, platforms=["linux/amd64", "linux/arm64"])
     run = tasks.run(engine, spec, builder, registry, tasks.node_for(registry, images, source, tmp_path), tmp_path / "run")
     _check_pushed(run, spec, registry)
@@ -138,7 +131,7 @@ def test_kaniko_warm_takes_the_base_image_the_build_args_name(images: dict[str, 
     """kaniko-warm without WARM_IMAGES reads the Dockerfile's FROM with the build args applied by cachebuild
     (kaniko's warmer would apply the ARG default over them and warm an image that is not even there)."""
     registry = _registry(both_registries, "http")
-    base = _base(registry, "kaniko")
+    base = raw.base_image(registry, "kaniko")
     source = tmp_path / "source"
     (source / "app").mkdir(parents=True)
     (source / "app" / "Dockerfile").write_text(f"ARG BASE={registry.address}/cachebuild/not-there:1\nFROM ${{BASE}}\n")
@@ -164,7 +157,7 @@ def test_the_cache_off_needs_no_cache_repository(builder: str, images: dict[str,
     registry = _registry(both_registries, "http")
     repository = f"e2e/{builder}-no-cache"
     source = tmp_path / "source"
-    raw.write_context(source / "app", _base(registry, builder))
+    raw.write_context(source / "app", raw.base_image(registry, builder))
     image = f"{registry.address}/{repository}:1"
     params = {"IMAGE": image, "CONTEXT": "app", "CACHE": "false", "INSECURE_REGISTRIES": [registry.address]}
     task_run = {
