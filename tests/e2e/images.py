@@ -196,11 +196,16 @@ def _busybox_applets(busybox: Path, flat_dir: str | None) -> list[str]:
 
 
 def _add_git(recipe: Recipe) -> None:
-    """Debian's git with its HTTP(S) transport: BuildKit and buildah run ``git`` for a git build context."""
+    """Debian's git with its HTTP(S) transport: BuildKit and buildah run ``git`` for a git build context.
+    Also ``git submodule`` (in git 2.39 a shell script, with the scripts it sources), which BuildKit
+    runs after every clone: the images' git (alpine's, Fedora's) is the whole package."""
     recipe.binary_with_libraries("/usr/bin/git", host_binary("/usr/bin/git", "git"), 0o755)
-    remote_http = "/usr/lib/git-core/git-remote-http"
-    recipe.binary_with_libraries(remote_http, host_binary(remote_http, "git"), 0o755)
-    recipe.symlink("/usr/lib/git-core/git-remote-https", "git-remote-http")
+    core = "/usr/lib/git-core"
+    for program in ("git-remote-http", "git-sh-i18n--envsubst"):
+        recipe.binary_with_libraries(f"{core}/{program}", host_binary(f"{core}/{program}", "git"), 0o755)
+    recipe.symlink(f"{core}/git-remote-https", "git-remote-http")
+    for script in ("git-submodule", "git-sh-setup", "git-sh-i18n"):
+        recipe.file(f"{core}/{script}", host_binary(f"{core}/{script}", "git"), 0o755 if script == "git-submodule" else 0o644)
 
 
 # -- the three images -------------------------------------------------------------------------
