@@ -2,6 +2,13 @@
 Argo installed from their release manifests' content (``cluster.install``), the catalog applied as a
 user applies it, and the two registries of the end-to-end tier on the node's address.
 
+The catalog's own files (``workflows/examples/``, ``tasks/*/0.1/samples/``, ``tests/run.yaml``) name
+hosts on the internet, which these machines cannot reach; stand-ins answer for them, by name, as the
+pods' DNS resolves them: ``registry.example.com`` and Docker Hub's registry hosts are one registry (TLS
+on 443, a CA of the test's own baked into the images), ``github.com`` a git server (``git
+http-backend`` over TLS on 443 of another address of this machine, the same CA) holding the
+repositories they clone.
+
 Each builder has its namespace, labelled with the Pod Security level its README states
 (``pod-security.kubernetes.io/enforce``): the API server's Pod Security admission enforces it on every
 pod the controllers make there. Needs root and what ``scripts/setup.sh`` and
@@ -26,6 +33,7 @@ from cluster.images import import_images
 from cluster.install import install_argo, install_tekton
 from cluster.node import Cluster, ClusterError, running_cluster
 from e2e.conftest import matrix_lines, pytest_terminal_summary  # noqa: F401 (the matrix at the end)
+from e2e.gitserver import GitServer, GitServerError, start_git_server
 from e2e.images import ImageError
 from e2e.registries import TestRegistry, registries, start_registry
 
@@ -36,7 +44,12 @@ POD_SECURITY = {"buildkit": "privileged", "kaniko": "baseline", "buildah": "base
 DOCKER_SECRET = "registry-credentials"  # noqa: S105 (a Secret's name)
 CA_CONFIG_MAP = "registry-ca"
 SOURCE_CLAIM = "source"
-EXAMPLES_HOST = "registry.example.com"  # the registry workflows/examples/ push to
+EXAMPLES_HOST = "registry.example.com"  # the registry workflows/examples/ and the samples push to
+# Docker Hub as kaniko (go-containerregistry) and as buildah and BuildKit (containerd) reach docker.io.
+DOCKER_HUB_HOSTS = ("index.docker.io", "registry-1.docker.io")
+DOCKER_HUB_IMAGES = ("library/golang:1.23", "library/alpine:3.20", "library/python:3.12-slim")  # the files' base images
+GITHUB_HOST = "github.com"
+GITHUB_IP = "198.18.0.1"  # another address of this machine (RFC 2544's range): 443 of the node's is the registry's
 
 
 def namespace(builder: str) -> str:
@@ -48,7 +61,8 @@ class Env:
     cluster: Cluster
     http: TestRegistry
     tls: TestRegistry
-    examples: TestRegistry  # registry.example.com, the examples' registry: TLS on 443, its CA in the builder images
+    examples: TestRegistry  # registry.example.com and Docker Hub's hosts: TLS on 443, its CA in the images
+    github: GitServer  # github.com: the repositories the catalog's files clone
     argo_server: str  # https://<ClusterIP>:2746
     sources: dict[str, Path]  # namespace -> the host folder of its "source" claim
 
@@ -60,7 +74,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _claim_folder(cluster: Cluster, ns: str, claim: str, seconds: float = 60) -> Path:
+def claim_folder(cluster: Cluster, ns: str, claim: str, seconds: float = 60) -> Path:
     """The host folder of a bound claim (the host-path provisioner's PersistentVolume)."""
     deadline = time.monotonic() + seconds
     while True:
@@ -101,7 +115,7 @@ def _prepare_namespace(cluster: Cluster, ns: str, level: str, tls: TestRegistry)
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
         ],
     }))  # fmt: skip
-    return _claim_folder(cluster, ns, SOURCE_CLAIM)
+    return claim_folder(cluster, ns, SOURCE_CLAIM)
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +126,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     start = time.monotonic()
     try:
         with (
-            running_cluster(folder, log=_say, dns_names=(EXAMPLES_HOST,)) as cluster,
+            running_cluster(
+                folder, log=_say, dns_names=(EXAMPLES_HOST, *DOCKER_HUB_HOSTS), more_hosts={GITHUB_HOST: GITHUB_IP}
+            ) as cluster,
             registries(tmp_path_factory.mktemp("registries"), ip=cluster.node_ip) as (
                 http,
                 tls,
@@ -121,13 +137,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         ):
             examples = start_registry(
                 tmp_path_factory.mktemp("examples-registry"), tls=True, name="examples", ip=cluster.node_ip,
-                host_name=EXAMPLES_HOST, port=443, auth=False,
+                host_name=EXAMPLES_HOST, port=443, auth=False, more_names=(*DOCKER_HUB_HOSTS, GITHUB_HOST),
             )  # fmt: skip
             stack.callback(examples.stop)
             for registry in (http, tls, examples):
                 registry.push_base_image()
                 registry.push_base_image("cachebuild/busybox-docker", media="docker")  # kaniko#2423
+            for image in DOCKER_HUB_IMAGES:  # Docker-typed: kaniko warms them (kaniko#2423)
+                examples.push_base_image(*image.split(":"), media="docker")
             assert examples.ca_file is not None
+            github = start_git_server(tmp_path_factory.mktemp("github") / "repositories", GITHUB_HOST, GITHUB_IP, 443,
+                                      examples.folder / "tls" / "server.crt", examples.folder / "tls" / "server.key")  # fmt: skip
+            stack.callback(github.stop)
             import_images(cluster, log=_say, trusted_ca=examples.ca_file)
             install_tekton(cluster, log=_say)
             install_argo(cluster, log=_say)
@@ -135,6 +156,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             service = cluster.get("service", "argo-server", "-n", "argo")
             argo_server = f"https://{service['spec']['clusterIP']}:2746"
             _say(f"cluster: ready in {time.monotonic() - start:.0f}s (Argo Server {argo_server})")
-            yield Env(cluster, http, tls, examples, argo_server, sources)
-    except (ClusterError, ImageError) as err:
+            yield Env(cluster, http, tls, examples, github, argo_server, sources)
+    except (ClusterError, ImageError, GitServerError) as err:
         pytest.fail(str(err))

@@ -10,9 +10,11 @@
   ``cachebuild.test/tekton/<program>:<v>``; :mod:`cluster.install` writes these names where the
   release manifests have ``ko://`` references.
 * A busybox for Tekton's ``-shell-image`` (Debian's busybox-static).
-* The builder images of the end-to-end tier (:mod:`e2e.images`), under their pinned names, trusting
-  the examples' registry CA as well.
+* A registry (Debian's docker-registry, laid out as the ``registry:2`` image: port 5000, the config at
+  ``/etc/docker/registry/config.yml``), the sidecar the Tekton catalog's tests add to a Task.
+* The builder images of the end-to-end tier (:mod:`e2e.images`), under their pinned names.
 
+The builder images and the resolvers also trust the CA of the stand-ins for the internet's hosts.
 Each is an OCI archive (:func:`e2e.images.oci_archive`) of one layer.
 """
 
@@ -41,6 +43,7 @@ from .node import PAUSE_IMAGE, Cluster, cluster_bin
 
 TEKTON_PROGRAMS = ("controller", "webhook", "resolvers", "events", "entrypoint", "nop", "sidecarlogresults", "workingdirinit")
 BUSYBOX_IMAGE = "cachebuild.test/busybox:1.35"
+REGISTRY_IMAGE = "cachebuild.test/registry:2"
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NSSWITCH = "passwd: files\ngroup: files\nhosts: files dns\n"
 
@@ -97,6 +100,18 @@ def busybox_recipe() -> Recipe:
     return recipe
 
 
+def registry_recipe() -> Recipe:
+    config = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n"
+    recipe = Recipe("cluster-registry", REGISTRY_IMAGE, {"Env": [f"PATH={_PATH}"], "ExposedPorts": {"5000/tcp": {}},
+                    "Entrypoint": ["/bin/registry", "serve", "/etc/docker/registry/config.yml"]})  # fmt: skip
+    _base(recipe, "nonroot", 65532, "/home/nonroot")
+    for folder in ("/bin", "/etc/docker", "/etc/docker/registry", "/var/lib", "/var/lib/registry"):
+        recipe.directory(folder)
+    recipe.binary_with_libraries("/bin/registry", host_binary("/usr/bin/docker-registry", "docker-registry"), 0o755)
+    recipe.text("/etc/docker/registry/config.yml", config)
+    return recipe
+
+
 def tekton_recipe(program: str) -> Recipe:
     recipe = Recipe(
         f"cluster-tekton-{program}",
@@ -131,6 +146,7 @@ def cluster_recipes() -> list[Recipe]:
     return [
         pause_recipe(),
         busybox_recipe(),
+        registry_recipe(),
         *(tekton_recipe(program) for program in TEKTON_PROGRAMS),
         argo_recipe("workflow-controller", "workflow-controller"),
         argo_recipe("argocli", "argo"),
@@ -141,14 +157,17 @@ def cluster_recipes() -> list[Recipe]:
 def import_images(cluster: Cluster, log: Callable[[str], None] = print, trusted_ca: Path | None = None) -> list[str]:
     """Every image into the cluster's containerd (namespace ``k8s.io``, where the kubelet looks).
 
-    The builder images trust ``trusted_ca`` besides the system's CAs (the examples' registry, which
-    the examples reach without a registry-CA setting, as a company's registry its CA baked in).
+    The builder images and Tekton's resolvers trust ``trusted_ca`` besides the system's CAs: the
+    stand-ins for the hosts the catalog's files name (``registry.example.com``, Docker Hub, GitHub),
+    which they reach without a registry-CA setting, as a company's CA is baked into its images.
 
     A builder image's pinned reference carries upstream's digest, which an image made here cannot
     have; it is imported by name and tag, and that name is also given under the pinned
     ``name@digest`` so that a template's default ``builder-image`` resolves to it."""
     names = []
     for recipe in cluster_recipes():
+        if trusted_ca is not None and recipe.name == "cluster-tekton-resolvers":  # the git resolver clones over TLS
+            recipe = _trusting(recipe, trusted_ca)
         image = ensure_image(recipe, log=log)
         names.append(_import(cluster, image.folder, image.reference))
     for make in RECIPES:

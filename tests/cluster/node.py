@@ -14,8 +14,9 @@ What differs from a production node, and why:
   its OOM score (the kubelet asks -998 for every pod sandbox).
 * The kubelet accepts anonymous requests (``AlwaysAllow``): only the API server on this machine calls it.
 * No CoreDNS (it is not built): the pods' resolver is Debian's dnsmasq on the node's address, which
-  answers every name under ``cachebuild.test`` (the test registries') and the examples' registry name
-  with that address and nothing else; the kubelet's ``resolvConf`` names it, as it would a node's.
+  answers every name under ``cachebuild.test`` (the test registries') and the names of the stand-ins
+  for the internet's hosts with addresses of this machine, and nothing else; the kubelet's
+  ``resolvConf`` names it, as it would a node's.
 * PersistentVolumeClaims are provisioned by the controller manager's host-path provisioner
   (``--enable-hostpath-provisioner``, the single-node provisioner ``local-up-cluster.sh`` uses).
 """
@@ -125,6 +126,7 @@ class Cluster:
     node_ip: str
     tokens: dict[str, str]
     dns_names: tuple[str, ...] = (DNS_DOMAIN,)  # what the pods' resolver answers, with the node's address
+    more_hosts: dict[str, str] = field(default_factory=dict)  # name -> another address of this machine
     components: list[Component] = field(default_factory=list)
     log: Callable[[str], None] = print
 
@@ -285,7 +287,8 @@ class Cluster:
         self._start("dnsmasq", [
             dnsmasq, "--keep-in-foreground", "--log-facility=-", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--bind-interfaces", f"--listen-address={self.node_ip}", "--except-interface=lo",
-            *(f"--address=/{name}/{self.node_ip}" for name in self.dns_names), "--user=root",
+            *(f"--address=/{name}/{self.node_ip}" for name in self.dns_names),
+            *(f"--address=/{name}/{ip}" for name, ip in self.more_hosts.items()), "--user=root",
         ])  # fmt: skip
         (f / "resolv.conf").write_text(f"nameserver {self.node_ip}\n")
         self._start("kube-proxy", [program("kube-proxy"), f"--config={self._kube_proxy_config()}"])
@@ -406,6 +409,8 @@ state = "{c / "state"}"
         for claim in claims:
             shutil.rmtree(claim, ignore_errors=True)
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+        for ip in sorted(set(self.more_hosts.values())):
+            subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], capture_output=True, check=False)
         if self.components:
             with contextlib.suppress(ClusterError):
                 subprocess.run([program("kube-proxy"), "--cleanup"], capture_output=True, check=False, timeout=60)
@@ -458,18 +463,32 @@ def _unmount_under(folder: Path) -> None:
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
 
 
+def _add_addresses(addresses: list[str]) -> None:
+    for ip in addresses:
+        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], capture_output=True, check=False)  # a run cut off
+        done = subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ClusterError(f"ip addr add {ip}/32 dev lo failed: {done.stderr.strip()}")
+
+
 @contextlib.contextmanager
-def running_cluster(folder: Path, log: Callable[[str], None] = print, dns_names: tuple[str, ...] = ()) -> Iterator[Cluster]:
+def running_cluster(
+    folder: Path, log: Callable[[str], None] = print, dns_names: tuple[str, ...] = (), more_hosts: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     """A new cluster in ``folder`` (emptied first), stopped and its mounts removed afterwards; the pods
-    resolve the names under ``cachebuild.test`` and ``dns_names`` to the node."""
+    resolve the names under ``cachebuild.test`` and ``dns_names`` to the node, and each name of
+    ``more_hosts`` to its address, which this machine gets for the cluster's life (on ``lo``: pods reach
+    it through their default route to the node, as they would another host's)."""
     if folder.exists():
         _kill_pod_processes(folder)
         _unmount_under(folder)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     users = ["admin", f"system:node:{NODE_NAME}", "system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy"]
-    cluster = Cluster(folder, node_ip(), {user: secrets.token_hex(16) for user in users}, (DNS_DOMAIN, *dns_names), log=log)
+    cluster = Cluster(folder, node_ip(), {user: secrets.token_hex(16) for user in users}, (DNS_DOMAIN, *dns_names),
+                      dict(more_hosts or {}), log=log)  # fmt: skip
     try:
+        _add_addresses(sorted(set(cluster.more_hosts.values())))
         cluster.start()
         yield cluster
     finally:

@@ -4,16 +4,19 @@ workflow … | kubectl create -f -`` watched with kubectl; and what it shows whe
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from cachebuild.submit import argo as argo_submit
 from cachebuild.submit import tekton as tekton_submit
 from cachebuild.submit.common import BuildStatus
-from cluster.conftest import CA_CONFIG_MAP, DOCKER_SECRET, SOURCE_CLAIM, Env, namespace
+from cluster.conftest import CA_CONFIG_MAP, DOCKER_SECRET, GITHUB_HOST, SOURCE_CLAIM, Env, claim_folder, namespace
 from e2e import raw
+from e2e.gitserver import make_repository
 from e2e.registries import TestRegistry
 
 SUBMIT_TIMEOUT = 900
@@ -79,32 +82,68 @@ def kubectl_create(env: Env, engine: str, builder: str, registry: TestRegistry, 
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     name = env.cluster.kubectl("create", "-n", ns, "-f", "-", "-o", "name", input=printed).strip()
-    deadline = time.monotonic() + SUBMIT_TIMEOUT
-    while True:
-        obj = env.cluster.get("-n", ns, name)
-        status = argo_status(obj) if engine == "argo" else _tekton_status(env, ns, obj)
-        if status.done:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} not done within {SUBMIT_TIMEOUT}s: {status}\n{diagnose(env, ns)}")
-        time.sleep(2)
-    if not status.succeeded:
-        raise AssertionError(f"{name} {status.phase}: {status.message}\n{diagnose(env, ns)}")
-    result: dict[str, Any] = status.to_dict()
+    result: dict[str, Any] = wait_until_done(env, ns, name).to_dict()
     return result
 
 
-def argo_status(workflow: dict[str, Any]) -> BuildStatus:
-    return argo_submit.workflow_status(workflow)
+def wait_until_done(env: Env, ns: str, name: str, timeout: float = SUBMIT_TIMEOUT) -> BuildStatus:
+    """A Workflow, PipelineRun or TaskRun (``kind.group/name``, as ``kubectl create -o name`` prints it)
+    watched with kubectl until done, which must succeed; its status read by the code ``submit`` reads
+    it with."""
+    deadline = time.monotonic() + timeout
+    while not (status := build_status(env, ns, name)).done:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} not done within {timeout:.0f}s: {status}\n{diagnose(env, ns)}")
+        time.sleep(2)
+    if not status.succeeded:
+        raise AssertionError(f"{name} {status.phase}: {status.message}\n{diagnose(env, ns)}")
+    return status
 
 
-def _tekton_status(env: Env, ns: str, run: dict[str, Any]) -> BuildStatus:
+def build_status(env: Env, ns: str, name: str) -> BuildStatus:
+    kind = name.split(".", 1)[0]
+    if kind == "workflow":
+        return argo_submit.workflow_status(env.cluster.get("-n", ns, name))
+
     class Kubectl:  # what TektonBuild asks its client for, answered by kubectl
         def get(self, plural: str, name: str) -> dict[str, Any]:
             return env.cluster.get(f"{plural}.tekton.dev", name, "-n", ns)
 
-    build = tekton_submit.TektonBuild(Kubectl(), "pipelineruns", run["metadata"]["name"])  # type: ignore[arg-type]
+    build = tekton_submit.TektonBuild(Kubectl(), f"{kind}s", name.rsplit("/", 1)[1])  # type: ignore[arg-type]
     return build.status()
+
+
+def make_claim(env: Env, ns: str, claim: str, size: str = "1Gi") -> Path:
+    """A claim a file names and expects the user to have made (``kaniko-cache``, ``app-source``): its host folder."""
+    env.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    }))  # fmt: skip
+    return claim_folder(env.cluster, ns, claim)
+
+
+def write_contexts(env: Env, contexts: list[str], base: str, folder: Path, workspace: Path | None = None) -> set[str]:
+    """Each build context with the test build (:func:`e2e.raw.write_context`) on ``base``, as the user
+    would have it: a path in the ``workspace`` folder (a claim's), or a git context
+    (``https://github.com/org/name.git#ref:subdir``) as a repository on the GitHub stand-in with the
+    branch or tag it names (files made in ``folder``). Returns the repositories made (``org/name.git``)."""
+    repositories: dict[str, set[str]] = {}
+    for context in contexts:
+        if "://" not in context:
+            assert workspace is not None, f"{context}: a path, and no workspace to write it in"
+            raw.write_context(workspace / context, base)
+            continue
+        url, _, fragment = context.partition("#")
+        ref, _, subdir = fragment.partition(":")
+        assert url.startswith(f"https://{GITHUB_HOST}/"), f"{context}: no stand-in answers for its host"
+        path = url.removeprefix(f"https://{GITHUB_HOST}/")
+        raw.write_context(folder / path / subdir, base)
+        repositories.setdefault(path, set()).add(ref or "main")
+    for path, refs in repositories.items():
+        tags = tuple(sorted(r for r in refs if re.fullmatch(r"v[0-9][0-9A-Za-z.-]*", r)))
+        branches = tuple(sorted(refs - set(tags))) or ("main",)
+        make_repository(env.github.root, path, folder / path, branches, tags)
+    return set(repositories)
 
 
 def diagnose(env: Env, ns: str) -> str:

@@ -1,14 +1,14 @@
-"""``workflows/examples/`` on the cluster, applied as they are (``kubectl create -f``), against their own
-registry name: ``registry.example.com`` resolves to the node, where a registry serves TLS on 443 with
-a CA the builder images trust (as a company registry's CA is baked into its images).
-
-The examples whose context is a git repository on GitHub cannot run on these machines (no internet);
-a test says which, so a new example is either run here or named there.
+"""``workflows/examples/`` on the cluster, every one applied as it is (``kubectl create -f``), against the
+hosts it names: ``registry.example.com`` and Docker Hub resolve to a registry on the node (TLS on 443,
+a CA the images trust, as a company's registry CA is baked into its images), ``github.com`` to a git
+server holding the repositories the git contexts clone. The test writes what the user would have:
+the build context (in the ``source`` claim, or in the repository the example names), the claims the
+example names, the base images in the registry.
 """
 
 from __future__ import annotations
 
-import time
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,48 +16,54 @@ import pytest
 import yaml
 
 from cluster.conftest import EXAMPLES_HOST, REPO, Env, namespace
-from cluster.runs import SUBMIT_TIMEOUT, argo_status, diagnose
+from cluster.runs import make_claim, wait_until_done, write_contexts
 from e2e import raw
 
 EXAMPLES = REPO / "workflows" / "examples"
-RUN_HERE = {"buildkit-build.yaml": "buildkit", "buildkit-many-images.yaml": "buildkit"}  # example -> builder
+# Debian's buildah 1.28, the stand-in for the pinned 1.43.2 (tier 2), fetches a git context's ref and
+# then runs `git checkout <ref>`, which finds no tag (the fetch stores it in FETCH_HEAD only); buildah's
+# source today fetches a tag as refs/tags/<tag> and checks out FETCH_HEAD (define/types.go,
+# cloneToDirectory). Until the tests run the pinned buildah, the example must fail with this error.
+STAND_IN_FAILURES = {"buildah-build-inline.yaml": "error: pathspec 'v1.0' did not match any file(s) known to git"}
 
 
 def _calls(workflow: dict[str, Any]) -> list[dict[str, str]]:
-    """Each DAG task's arguments (name -> value)."""
+    """Each DAG task's arguments (name -> value), with the template it calls as ``template``."""
     (main,) = [t for t in workflow["spec"]["templates"] if t["name"] == workflow["spec"]["entrypoint"]]
-    return [{p["name"]: str(p.get("value", "")) for p in t["arguments"]["parameters"]} for t in main["dag"]["tasks"]]
+    calls = []
+    for task in main["dag"]["tasks"]:
+        call = {p["name"]: str(p.get("value", "")) for p in task["arguments"]["parameters"]}
+        call["template"] = task.get("templateRef", {}).get("name") or task["template"]
+        calls.append(call)
+    return calls
 
 
-def test_the_examples_not_run_here_take_their_context_from_github() -> None:
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        if path.name in RUN_HERE:
-            continue
-        contexts = {call["context"] for call in _calls(yaml.safe_load(path.read_text())) if "context" in call}
-        assert contexts and all(c.startswith("https://github.com/") for c in contexts), (
-            f"{path.name} builds {contexts}: run it in test_example_runs_as_it_is (RUN_HERE)"
-        )
+def _builder(calls: list[dict[str, str]]) -> str:
+    (builder,) = {call["template"].split("-", 1)[0] for call in calls}
+    return builder
 
 
-@pytest.mark.parametrize("example", sorted(RUN_HERE))
-def test_example_runs_as_it_is(env: Env, example: str) -> None:
-    builder = RUN_HERE[example]
-    ns = namespace(builder)
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_example_runs_as_it_is(env: Env, example: str, tmp_path: Path) -> None:
     workflow = yaml.safe_load((EXAMPLES / example).read_text())
     calls = _calls(workflow)
-    source: Path = env.sources[ns]
-    for call in calls:
-        assert call["image"].startswith(f"{EXAMPLES_HOST}/"), call
-        raw.write_context(source / call["context"], f"{EXAMPLES_HOST}/cachebuild/busybox:1")
+    builder = _builder(calls)
+    ns = namespace(builder)
+    warmed = [line.strip() for call in calls for line in call.get("warm-images", "").splitlines() if line.strip()]
+    base = warmed[-1] if warmed else raw.base_image(env.examples, builder)  # what the example warms, else ours
+    contexts = [call["context"] for call in calls if "context" in call]
+    repositories = write_contexts(env, contexts, base, tmp_path / "github", env.sources[ns])
+    for claim in {v for call in calls for k, v in call.items() if k.endswith("-pvc") and "{{" not in v and v != "source"}:
+        make_claim(env, ns, claim)  # the claims it names and does not make (kaniko-cache): a user's, made once
     name = env.cluster.kubectl("create", "-n", ns, "-f", str(EXAMPLES / example), "-o", "name").strip()
-    deadline = time.monotonic() + SUBMIT_TIMEOUT
-    while not (status := argo_status(env.cluster.get("-n", ns, name))).done:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} not done within {SUBMIT_TIMEOUT}s: {status}\n{diagnose(env, ns)}")
-        time.sleep(2)
-    assert status.succeeded, f"{name} {status.phase}: {status.message}\n{diagnose(env, ns)}"
-    assert len(status.images) == len(calls)
-    for call in calls:
+    if example in STAND_IN_FAILURES:
+        with pytest.raises(AssertionError, match=re.escape(STAND_IN_FAILURES[example])):
+            wait_until_done(env, ns, name)
+        return
+    status = wait_until_done(env, ns, name)
+    builds = [call for call in calls if "image" in call]
+    assert len([i for i in status.images if i.url]) == len(builds), status  # kaniko-warm pushes no image
+    for call in builds:
         repository, tag = call["image"].removeprefix(f"{EXAMPLES_HOST}/").rsplit(":", 1)
         _, digest = env.examples.manifest(repository, tag)
         (image,) = [i for i in status.images if i.url == call["image"]]
@@ -65,3 +71,5 @@ def test_example_runs_as_it_is(env: Env, example: str) -> None:
         if "platforms" in call:
             wanted = sorted(p.strip() for p in call["platforms"].splitlines() if p.strip())
             assert env.examples.platforms(repository, tag) == wanted
+    for path in repositories:  # cloned from the stand-in, by the builder's own git client
+        assert f"POST /{path}/git-upload-pack" in env.github.log(), env.github.log()[-2000:]

@@ -173,8 +173,9 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise RegistryError(f"openssl {' '.join(args[:2])} failed: {done.stderr.strip()}")
 
 
-def make_ca_and_certificate(folder: Path, host_name: str) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate for ``host_name`` (SAN) signed by it: ``(ca.crt, server.crt, server.key)``."""
+def make_ca_and_certificate(folder: Path, host_name: str, *more_names: str) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for ``host_name`` and ``more_names`` (SANs) signed by it:
+    ``(ca.crt, server.crt, server.key)``."""
     if shutil.which("openssl") is None:
         raise RegistryError("openssl is not installed (apt-get install openssl; scripts/setup.sh installs it)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,8 +184,9 @@ def make_ca_and_certificate(folder: Path, host_name: str) -> tuple[Path, Path, P
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cachebuild test CA",
              *ca_extensions, cwd=folder)  # fmt: skip
     _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={host_name}", cwd=folder)
+    names = ",".join(f"DNS:{name}" for name in (host_name, *more_names))
     (folder / "server.ext").write_text(
-        f"subjectAltName=DNS:{host_name}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n"
+        f"subjectAltName={names}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n"
     )
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=folder)  # fmt: skip
@@ -200,10 +202,11 @@ def start_registry(
     host_name: str | None = None,
     port: int | None = None,
     auth: bool = True,
+    more_names: tuple[str, ...] = (),
 ) -> TestRegistry:
     """Start docker-registry on ``ip``: plain HTTP as ``registry-http.cachebuild.test`` or TLS + htpasswd
     (unless not ``auth``) as ``registry-tls...`` (or as ``host_name``), on a free port of :data:`PORTS`
-    (or ``port``)."""
+    (or ``port``). Its TLS certificate also names ``more_names``: the other names it answers to."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RegistryError("docker-registry is not installed (apt-get install docker-registry; scripts/setup.sh installs it)")
@@ -220,7 +223,7 @@ def start_registry(
     ca_file = None
     credentials = None
     if tls:
-        ca_file, cert, key = make_ca_and_certificate(folder / "tls", host_name)
+        ca_file, cert, key = make_ca_and_certificate(folder / "tls", host_name, *more_names)
         config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
     if tls and auth:
         credentials = (USER, "pw-" + secrets.token_hex(12))
