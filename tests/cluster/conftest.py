@@ -90,10 +90,21 @@ def claim_folder(cluster: Cluster, ns: str, claim: str, seconds: float = 60) -> 
         time.sleep(1)
 
 
-def _prepare_namespace(cluster: Cluster, ns: str, level: str, tls: TestRegistry) -> Path:
+def make_namespace(cluster: Cluster, ns: str, level: str, seconds: float = 60) -> None:
+    """A namespace whose pods Pod Security admission holds to ``level``, once it takes pods (its
+    ``default`` ServiceAccount made by the controller manager)."""
     cluster.kubectl("create", "namespace", ns)
     cluster.kubectl("label", "namespace", ns, f"pod-security.kubernetes.io/enforce={level}",
                     f"pod-security.kubernetes.io/warn={level}")  # fmt: skip
+    deadline = time.monotonic() + seconds
+    while not cluster.kubectl("get", "serviceaccount", "default", "-n", ns, "--ignore-not-found", "-o", "name"):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"namespace {ns}: no default ServiceAccount within {seconds:.0f}s")
+        time.sleep(0.5)
+
+
+def _prepare_namespace(cluster: Cluster, ns: str, level: str, tls: TestRegistry) -> Path:
+    make_namespace(cluster, ns, level)
     # As a user installs the catalog: the WorkflowTemplates (kustomize) and every Task.
     cluster.kubectl("apply", "-n", ns, "-k", str(REPO / "workflows"))
     for task in TASKS:

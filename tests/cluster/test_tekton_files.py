@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster.conftest import EXAMPLES_HOST, GITHUB_HOST, POD_SECURITY, REPO, TASKS, Env, namespace
+from cluster.conftest import EXAMPLES_HOST, GITHUB_HOST, POD_SECURITY, REPO, TASKS, Env, make_namespace, namespace
 from cluster.images import REGISTRY_IMAGE
 from cluster.runs import make_claim, wait_until_done, write_contexts
 from e2e import raw
@@ -124,8 +124,7 @@ def test_namespaces(env: Env) -> dict[str, str]:
     made = {}
     for builder, level in POD_SECURITY.items():
         ns = f"{namespace(builder)}-tests"
-        env.cluster.kubectl("create", "namespace", ns)
-        env.cluster.kubectl("label", "namespace", ns, f"pod-security.kubernetes.io/enforce={level}")
+        make_namespace(env.cluster, ns, level)
         tasks = [_with_registry_sidecar(yaml.safe_load((REPO / "tasks" / t / "0.1" / f"{t}.yaml").read_text())) for t in TASKS]
         env.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": tasks}))
         made[builder] = ns
