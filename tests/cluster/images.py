@@ -14,7 +14,7 @@
   ``/etc/docker/registry/config.yml``), the sidecar the Tekton catalog's tests add to a Task.
 * The builder images of the end-to-end tier (:mod:`e2e.images`), under their pinned names.
 
-The builder images and the resolvers also trust the CA of the stand-ins for the internet's hosts.
+Each image that holds a CA bundle also trusts the CA of the stand-ins for the internet's hosts.
 Each is an OCI archive (:func:`e2e.images.oci_archive`) of one layer.
 """
 
@@ -157,21 +157,15 @@ def cluster_recipes() -> list[Recipe]:
 def import_images(cluster: Cluster, log: Callable[[str], None] = print, trusted_ca: Path | None = None) -> list[str]:
     """Every image into the cluster's containerd (namespace ``k8s.io``, where the kubelet looks).
 
-    The builder images and Tekton's resolvers trust ``trusted_ca`` besides the system's CAs: the
-    stand-ins for the hosts the catalog's files name (``registry.example.com``, Docker Hub, GitHub),
-    which they reach without a registry-CA setting, as a company's CA is baked into its images.
+    Every image with a CA bundle trusts ``trusted_ca`` besides the system's CAs: the stand-ins for the
+    hosts the catalog's files name (``registry.example.com``, Docker Hub, GitHub), which the builders
+    and Tekton's git resolver reach without a CA setting, as a company's CA is baked into its images.
 
     A builder image's pinned reference carries upstream's digest, which an image made here cannot
     have; it is imported by name and tag, and that name is also given under the pinned
     ``name@digest`` so that a template's default ``builder-image`` resolves to it."""
     names = []
-    for recipe in cluster_recipes():
-        if trusted_ca is not None and recipe.name == "cluster-tekton-resolvers":  # the git resolver clones over TLS
-            recipe = _trusting(recipe, trusted_ca)
-        image = ensure_image(recipe, log=log)
-        names.append(_import(cluster, image.folder, image.reference))
-    for make in RECIPES:
-        recipe = make()
+    for recipe in [*cluster_recipes(), *(make() for make in RECIPES)]:
         if trusted_ca is not None:
             recipe = _trusting(recipe, trusted_ca)
         image = ensure_image(recipe, log=log)

@@ -122,6 +122,12 @@ def make_claim(env: Env, ns: str, claim: str, size: str = "1Gi") -> Path:
     return claim_folder(env.cluster, ns, claim)
 
 
+def file_base_image(env: Env, builder: str, warmed: list[str]) -> str:
+    """The base image of the contexts the test writes for one of the catalog's files: the last image the
+    file warms (its kaniko build starts from a warmed image), else ours in the stand-in registry."""
+    return warmed[-1] if warmed else raw.base_image(env.examples, builder)
+
+
 def write_contexts(env: Env, contexts: list[str], base: str, folder: Path, workspace: Path | None = None) -> set[str]:
     """Each build context with the test build (:func:`e2e.raw.write_context`) on ``base``, as the user
     would have it: a path in the ``workspace`` folder (a claim's), or a git context

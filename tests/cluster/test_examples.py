@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from cluster.conftest import EXAMPLES_HOST, REPO, Env, namespace
-from cluster.runs import make_claim, wait_until_done, write_contexts
-from e2e import raw
+from cluster.runs import file_base_image, make_claim, wait_until_done, write_contexts
 
 EXAMPLES = REPO / "workflows" / "examples"
 # Debian's buildah 1.28, the stand-in for the pinned 1.43.2 (tier 2), fetches a git context's ref and
@@ -50,9 +49,8 @@ def test_example_runs_as_it_is(env: Env, example: str, tmp_path: Path) -> None:
     builder = _builder(calls)
     ns = namespace(builder)
     warmed = [line.strip() for call in calls for line in call.get("warm-images", "").splitlines() if line.strip()]
-    base = warmed[-1] if warmed else raw.base_image(env.examples, builder)  # what the example warms, else ours
     contexts = [call["context"] for call in calls if "context" in call]
-    repositories = write_contexts(env, contexts, base, tmp_path / "github", env.sources[ns])
+    repositories = write_contexts(env, contexts, file_base_image(env, builder, warmed), tmp_path / "github", env.sources[ns])
     for claim in {v for call in calls for k, v in call.items() if k.endswith("-pvc") and "{{" not in v and v != "source"}:
         make_claim(env, ns, claim)  # the claims it names and does not make (kaniko-cache): a user's, made once
     name = env.cluster.kubectl("create", "-n", ns, "-f", str(EXAMPLES / example), "-o", "name").strip()

@@ -24,8 +24,7 @@ import yaml
 
 from cluster.conftest import EXAMPLES_HOST, GITHUB_HOST, POD_SECURITY, REPO, TASKS, Env, make_namespace, namespace
 from cluster.images import REGISTRY_IMAGE
-from cluster.runs import make_claim, wait_until_done, write_contexts
-from e2e import raw
+from cluster.runs import file_base_image, make_claim, wait_until_done, write_contexts
 from e2e.gitserver import make_repository
 
 
@@ -47,13 +46,14 @@ def _pipeline_tasks(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _params(task: dict[str, Any]) -> dict[str, Any]:
+    """``params`` (of a task, or of a resolver's ``taskRef``) by name."""
     return {p["name"]: p["value"] for p in task.get("params") or []}
 
 
 def _task_name(task: dict[str, Any]) -> str:
     ref = task["taskRef"]
     if ref.get("resolver") == "git":
-        return str({p["name"]: p["value"] for p in ref["params"]}["pathInRepo"].split("/")[1])
+        return str(_params(ref)["pathInRepo"].split("/")[1])
     return str(ref["name"])
 
 
@@ -63,9 +63,8 @@ def _builder(run: dict[str, Any]) -> str:
 
 
 def _base(env: Env, run: dict[str, Any]) -> str:
-    """The base image of the contexts the test writes: the last one a run warms, else ours."""
     warmed = [image for task in _pipeline_tasks(run) for image in _params(task).get("WARM_IMAGES", [])]
-    return warmed[-1] if warmed else raw.base_image(env.examples, _builder(run))
+    return file_base_image(env, _builder(run), warmed)
 
 
 def _publish_tasks(env: Env, tasks: list[dict[str, Any]], folder: Path) -> set[str]:
@@ -76,7 +75,7 @@ def _publish_tasks(env: Env, tasks: list[dict[str, Any]], folder: Path) -> set[s
         ref = task["taskRef"]
         if ref.get("resolver") != "git":
             continue
-        params = {p["name"]: p["value"] for p in ref["params"]}
+        params = _params(ref)
         assert params["url"].startswith(f"https://{GITHUB_HOST}/"), params
         revisions.setdefault(params["url"].removeprefix(f"https://{GITHUB_HOST}/"), set()).add(params["revision"])
     for path, tags in revisions.items():
@@ -119,7 +118,7 @@ def _with_registry_sidecar(task: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def test_namespaces(env: Env) -> dict[str, str]:
+def sidecar_namespaces(env: Env) -> dict[str, str]:
     """Per builder, a namespace at its README's Pod Security level with every Task, registry sidecar added."""
     made = {}
     for builder, level in POD_SECURITY.items():
@@ -132,9 +131,9 @@ def test_namespaces(env: Env) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("run_file", RUNS, ids=lambda p: p.parts[-4])
-def test_run_yaml_runs_as_it_is(env: Env, test_namespaces: dict[str, str], run_file: Path, tmp_path: Path) -> None:
+def test_run_yaml_runs_as_it_is(env: Env, sidecar_namespaces: dict[str, str], run_file: Path, tmp_path: Path) -> None:
     run = yaml.safe_load(run_file.read_text())
-    ns = test_namespaces[_builder(run)]
+    ns = sidecar_namespaces[_builder(run)]
     tasks = _pipeline_tasks(run)
     contexts = [_params(task)["CONTEXT"] for task in tasks if "CONTEXT" in _params(task)]
     assert contexts and all(c.startswith(f"https://{GITHUB_HOST}/") for c in contexts), contexts
